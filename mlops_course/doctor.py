@@ -1,0 +1,381 @@
+"""The doctor: finds what a lab needs and is missing, before the lab does.
+
+Run ``scripts/course doctor`` (all tiers) or ``scripts/course doctor --tier
+docker``. Each check reports ok, warning or failure; every failure says the
+exact fix. Labs call :func:`require` first, so a missing Docker daemon is one
+clear message instead of a traceback in the middle of a lab. The test suite
+asks :func:`tier_problems` why a tier is skipped, so the skip reason and the
+doctor never disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops_course.paths import REPO_ROOT
+
+OK, WARNING, FAILURE = "ok", "warning", "failure"
+
+#: Tiers in the order a learner meets them; each needs what the one before needs.
+TIERS = ("local", "docker", "cluster", "kubeflow")
+
+#: The Jupyter kernels the set-up registers: name -> the environment it runs.
+KERNELS = {"mlops-course": REPO_ROOT / ".venv"}
+
+#: Memory (GiB, available) and disk (GiB, free) below which a tier fails.
+MIN_MEMORY_GIB = {"local": 2, "docker": 3, "cluster": 6, "kubeflow": 10}
+MIN_DISK_GIB = {"local": 3, "docker": 10, "cluster": 20, "kubeflow": 30}
+
+#: What kind recommends for several clusters' worth of file watchers.
+INOTIFY_MIN = {"fs.inotify.max_user_watches": 524288, "fs.inotify.max_user_instances": 512}
+
+#: Ports a lab or the set-up binds on 127.0.0.1; a taken one is a warning here
+#: (JupyterLab moves to the next free port), a lab that needs one checks it itself.
+PORTS = {8888: "JupyterLab"}
+
+
+class CourseEnvironmentError(RuntimeError):
+    """Raised by :func:`require` when a lab's tier is not ready; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+
+# --- individual checks --------------------------------------------------------
+
+
+def check_python() -> Check:
+    v = sys.version_info
+    if (v.major, v.minor) == (3, 11):
+        return Check("python", OK, f"Python {platform.python_version()} ({shown_prefix()})")
+    return Check(
+        "python",
+        FAILURE,
+        f"this kernel runs Python {v.major}.{v.minor}; the course needs 3.11",
+        "open the notebook with the 'MLOps course (Python 3.11)' kernel (Kernel > Change Kernel), "
+        "or run scripts/course lab",
+    )
+
+
+def shown_prefix() -> str:
+    prefix = Path(sys.prefix).resolve()
+    try:
+        return str(prefix.relative_to(REPO_ROOT))
+    except ValueError:
+        return "an environment outside the course checkout"
+
+
+def check_kernel_environment(env: str = "mlops-course") -> Check:
+    """Is this process running in the environment of kernel ``env``?"""
+    expected = KERNELS[env].resolve()
+    if Path(sys.prefix).resolve() == expected:
+        return Check("kernel", OK, f"running in the {env} environment")
+    return Check(
+        "kernel",
+        FAILURE,
+        f"running in {shown_prefix()}, not the {env} environment",
+        f"run scripts/course lab, then pick the '{env}' kernel (Kernel > Change Kernel)",
+    )
+
+
+def locked_packages(project: Path = REPO_ROOT) -> dict[str, str]:
+    """The packages ``project/uv.lock`` installs on this platform, with their versions.
+
+    The lock covers every platform; a package is needed here only if a chain
+    of dependencies whose markers hold on this machine reaches it from the
+    project itself.
+    """
+    import tomllib
+
+    from packaging.markers import Marker
+
+    packages = {p["name"]: p for p in tomllib.loads((project / "uv.lock").read_text())["package"]}
+    roots = [name for name, p in packages.items() if "editable" in p.get("source", {}) or "virtual" in p.get("source", {})]
+    needed, todo = {}, list(roots)
+    while todo:
+        name = todo.pop()
+        if name in needed:
+            continue
+        needed[name] = packages[name].get("version", "")
+        for dep in packages[name].get("dependencies", []):
+            marker = dep.get("marker")
+            if marker is None or Marker(marker).evaluate({"extra": ""}):
+                todo.append(dep["name"])
+    return needed
+
+
+def lock_mismatches(project: Path = REPO_ROOT) -> dict[str, tuple[str, str]]:
+    """``{package: (locked, installed)}`` for every package this Python has at another version, or not at all."""
+    from importlib import metadata
+
+    mismatched = {}
+    for name, version in locked_packages(project).items():
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            installed = "missing"
+        if installed != version:
+            mismatched[name] = (version, installed)
+    return mismatched
+
+
+def check_environments() -> list[Check]:
+    """Each environment exists and was installed from its current lock."""
+    checks = []
+    for name, env in KERNELS.items():
+        project = env.parent
+        stamp = env / ".course-lock-sha256"
+        lock = project / "uv.lock"
+        if not (env / "bin" / "python").exists():
+            checks.append(Check(f"env {name}", FAILURE, "not installed", "run scripts/course setup"))
+        elif not stamp.exists() or stamp.read_text().strip() != _sha256(lock):
+            checks.append(Check(f"env {name}", FAILURE, "installed from an older uv.lock", "run scripts/course setup"))
+        else:
+            checks.append(Check(f"env {name}", OK, "installed from the current uv.lock"))
+    return checks
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_kernels() -> Check:
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        found = set(KernelSpecManager().find_kernel_specs())
+    except Exception as exc:  # a broken Jupyter install is itself the finding
+        return Check("kernels", FAILURE, f"cannot list Jupyter kernels: {exc}", "run scripts/course setup")
+    missing = sorted(set(KERNELS) - found)
+    if missing:
+        return Check("kernels", FAILURE, f"not registered: {', '.join(missing)}", "run scripts/course setup")
+    return Check("kernels", OK, ", ".join(sorted(KERNELS)))
+
+
+def check_memory(tier: str = "local") -> Check:
+    import psutil
+
+    available = psutil.virtual_memory().available / 2**30
+    need = MIN_MEMORY_GIB[tier]
+    detail = f"{available:.1f} GiB available, the {tier} tier needs {need} GiB"
+    if available < need:
+        return Check("memory", FAILURE, detail, "close other programs (browsers, IDEs, other clusters) or use a bigger machine")
+    return Check("memory", OK, detail)
+
+
+def check_disk(tier: str = "local", path: Path = REPO_ROOT) -> Check:
+    free = shutil.disk_usage(path).free / 2**30
+    need = MIN_DISK_GIB[tier]
+    detail = f"{free:.0f} GiB free, the {tier} tier needs {need} GiB"
+    if free < need:
+        return Check(
+            "disk",
+            FAILURE,
+            detail,
+            "free disk space: `docker system prune` removes unused images, `uv cache prune` old downloads",
+        )
+    return Check("disk", OK, detail)
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def check_ports(ports: dict[int, str] = PORTS, required: bool = False) -> list[Check]:
+    checks = []
+    for port, user in ports.items():
+        if port_in_use(port):
+            checks.append(
+                Check(
+                    f"port {port}",
+                    FAILURE if required else WARNING,
+                    f"127.0.0.1:{port} ({user}) is already in use",
+                    f"stop what listens there (`lsof -i :{port}` or `ss -ltnp 'sport = :{port}'` shows it)",
+                )
+            )
+        else:
+            checks.append(Check(f"port {port}", OK, f"127.0.0.1:{port} ({user}) is free"))
+    return checks
+
+
+def check_architecture() -> Check:
+    machine = platform.machine().lower()
+    if machine in ("x86_64", "amd64", "arm64", "aarch64"):
+        return Check("cpu", OK, f"{machine}, {os.cpu_count()} cores")
+    return Check("cpu", WARNING, f"{machine}: images in this course are built for amd64 and arm64 only", "use an amd64 or arm64 machine")
+
+
+def _run(cmd: list[str], timeout: float = 15) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def check_docker() -> Check:
+    if shutil.which("docker") is None:
+        return Check(
+            "docker",
+            FAILURE,
+            "no docker command",
+            "install Docker Engine (Linux: `sudo apt-get install docker.io`), Docker Desktop (macOS, Windows) "
+            "or Podman with its Docker API, then run the doctor again",
+        )
+    try:
+        result = _run(["docker", "version", "--format", "{{json .}}"])
+    except subprocess.TimeoutExpired:
+        return Check("docker", FAILURE, "the Docker daemon did not answer in 15 s", "restart Docker (Linux: `sudo systemctl restart docker`)")
+    if result.returncode != 0:
+        err = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
+        if "permission denied" in err[0].lower():
+            return Check(
+                "docker",
+                FAILURE,
+                "the daemon runs but this user may not use it",
+                "add yourself to the docker group: `sudo usermod -aG docker $USER`, then log out and in",
+            )
+        return Check(
+            "docker",
+            FAILURE,
+            f"no Docker daemon answers: {err[0][:120]}",
+            "start it (Linux: `sudo systemctl start docker`; macOS/Windows: open Docker Desktop)",
+        )
+    try:
+        server = json.loads(result.stdout).get("Server") or {}
+    except json.JSONDecodeError:
+        server = {}
+    flavour = next((c.get("Name") for c in server.get("Components", []) if c.get("Name")), "Docker Engine")
+    return Check("docker", OK, f"{flavour} {server.get('Version', '?')} answers")
+
+
+def check_inotify() -> list[Check]:
+    if platform.system() != "Linux":
+        return []
+    checks = []
+    for key, need in INOTIFY_MIN.items():
+        path = Path("/proc/sys") / key.replace(".", "/")
+        try:
+            value = int(path.read_text())
+        except (OSError, ValueError):
+            continue
+        name = key.rsplit(".", 1)[-1]
+        if value < need:
+            checks.append(
+                Check(name, WARNING, f"{value} (kind clusters want {need})", f"`sudo sysctl {key}={need}`")
+            )
+        else:
+            checks.append(Check(name, OK, str(value)))
+    return checks
+
+
+def check_tool(name: str, why: str, required: bool) -> Check:
+    path = shutil.which(name)
+    if path:
+        return Check(name, OK, f"found ({why})")
+    fixes = {
+        "kubectl": "install kubectl: https://kubernetes.io/docs/tasks/tools/ (or run cluster/up, which installs it)",
+        "kind": "install kind v0.32.0: https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
+    }
+    return Check(name, FAILURE if required else WARNING, f"not found ({why})", fixes.get(name, f"install {name}"))
+
+
+def check_cluster() -> Check:
+    if shutil.which("kubectl") is None:
+        return Check("cluster", FAILURE, "cannot ask: no kubectl", "install kubectl, then bring a cluster up with cluster/up")
+    try:
+        result = _run(["kubectl", "get", "--raw", "/readyz", "--request-timeout=5s"], timeout=15)
+    except subprocess.TimeoutExpired:
+        result = None
+    if result is None or result.returncode != 0 or result.stdout.strip() != "ok":
+        why = "no answer" if result is None else (result.stderr.strip().splitlines() or ["not ready"])[-1][:120]
+        return Check(
+            "cluster",
+            FAILURE,
+            f"no ready cluster in the current kubeconfig: {why}",
+            "bring one up: `cluster/up` (kind), or set KUBECONFIG to your cluster's kubeconfig",
+        )
+    context = _run(["kubectl", "config", "current-context"]).stdout.strip() or "?"
+    return Check("cluster", OK, f"context {context} is ready")
+
+
+# --- tiers --------------------------------------------------------------------
+
+
+def checks_for(tier: str) -> list[Check]:
+    """Every check the tier needs, cheapest first; tiers are cumulative."""
+    if tier not in TIERS:
+        raise ValueError(f"unknown tier {tier!r}: use one of {', '.join(TIERS)}")
+    level = TIERS.index(tier)
+    checks = [check_python(), *check_environments(), check_kernels(), check_memory(tier), check_disk(tier), check_architecture()]
+    checks += check_ports()
+    if level >= TIERS.index("docker"):
+        checks.append(check_docker())
+    if level >= TIERS.index("cluster"):
+        checks += [check_tool("kubectl", "talks to the cluster", True), check_tool("kind", "makes a cluster on a laptop", False)]
+        checks += check_inotify()
+        checks.append(check_cluster())
+    return checks
+
+
+def failures(checks: list[Check]) -> list[Check]:
+    return [c for c in checks if c.status == FAILURE]
+
+
+def tier_problems(tier: str) -> list[Check]:
+    """The failures that keep ``tier``'s labs from running here (empty: ready)."""
+    return failures(checks_for(tier))
+
+
+def format_table(checks: list[Check]) -> str:
+    width = max(len(c.name) for c in checks)
+    lines = [f"{'check'.ljust(width)}  status   detail", f"{'-' * width}  -------  ------"]
+    for c in checks:
+        lines.append(f"{c.name.ljust(width)}  {c.status.ljust(7)}  {c.detail}")
+        if c.fix and c.status != OK:
+            lines.append(f"{' ' * width}           fix: {c.fix}")
+    return "\n".join(lines)
+
+
+def require(tier: str, env: str = "mlops-course") -> list[Check]:
+    """The first call in every lab: print the checks, stop with the fix if one fails."""
+    checks = [check_kernel_environment(env), *checks_for(tier)]
+    print(format_table(checks))
+    bad = failures(checks)
+    if bad:
+        fixes = "\n".join(f"- {c.name}: {c.detail}. Fix: {c.fix}" for c in bad)
+        raise CourseEnvironmentError(f"this lab needs the {tier} tier, and {len(bad)} check(s) failed:\n{fixes}")
+    print(f"\nThe {tier} tier is ready.")
+    return checks
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/course doctor", description=__doc__.splitlines()[0])
+    parser.add_argument("--tier", choices=TIERS, default=TIERS[-1], help="check only what this tier needs (default: all)")
+    args = parser.parse_args(argv)
+    checks = checks_for(args.tier)
+    print(format_table(checks))
+    bad = failures(checks)
+    if bad:
+        print(f"\n{len(bad)} failure(s): the {args.tier} tier is not ready. Apply the fixes above and run the doctor again.")
+        return 1
+    print(f"\nAll checks passed for the {args.tier} tier.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

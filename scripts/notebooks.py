@@ -1,0 +1,369 @@
+"""Lab notebooks: generate the student versions, check them, run them.
+
+    python scripts/notebooks.py generate [--check]   labs/ from solutions/ (--check: fail on drift)
+    python scripts/notebooks.py check                template, sync and output hygiene of every notebook
+    python scripts/notebooks.py refresh [NB ...]     re-run solution notebooks in place (papermill)
+    python scripts/notebooks.py run NB [-p NAME VALUE ...]   run one notebook headless into .work/runs/
+
+``solutions/*.ipynb`` is the single source of each lab. Solution code sits
+between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` in cells tagged
+``solution``; the student version in ``labs/`` has those lines replaced by a
+placeholder and no outputs. The website shows the solution notebooks, with
+solution cells folded behind a toggle (their ``hide-input`` tag).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+from mlops_course.doctor import KERNELS, TIERS
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = ROOT / "solutions"
+LABS = ROOT / "labs"
+RUNS = ROOT / ".work" / "runs"
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+PLACEHOLDER = 'raise NotImplementedError("Exercise: replace this line with your code")'
+DEFAULT_BUDGET_SECONDS = 180
+
+#: Cell and notebook metadata that a run adds and the committed notebooks do not keep.
+RUN_METADATA = ("execution", "papermill")
+
+MAX_OUTPUT_BYTES = 300_000
+MAX_NOTEBOOK_BYTES = 2_000_000
+
+#: Things that must never be committed in a notebook's outputs or metadata.
+LEAKS = {
+    "a home folder": re.compile(r"(/home/[^/\s\"']+/|/Users/[^/\s\"']+/|/root/|[A-Z]:\\\\Users\\\\)"),
+    "a Jupyter token": re.compile(r"token=[0-9a-f]{16,}"),
+    "a private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    "a kubeconfig credential": re.compile(r"(client-key-data|client-certificate-data|\"token\":\s*\"[^\"]{20,})"),
+    "a cloud or GitHub key": re.compile(r"(AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,})"),
+    "a bearer token": re.compile(r"Bearer\s+[A-Za-z0-9._~+/-]{20,}"),
+    "a temporary-folder path": re.compile(r"/tmp/[^\s\"']+|/var/folders/"),
+}
+
+
+# --- generation ---------------------------------------------------------------
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def dumps(nb: nbformat.NotebookNode) -> str:
+    return nbformat.writes(nb) + "\n"
+
+
+def strip_solution(source: str) -> str:
+    """Replace every BEGIN/END SOLUTION block by an indented placeholder."""
+    out, inside, indent = [], False, ""
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped == BEGIN:
+            if inside:
+                raise ValueError(f"nested {BEGIN!r}")
+            inside, indent = True, line[: len(line) - len(line.lstrip())]
+            out.append(f"{indent}# YOUR CODE HERE")
+            out.append(f"{indent}{PLACEHOLDER}")
+        elif stripped == END:
+            if not inside:
+                raise ValueError(f"{END!r} without {BEGIN!r}")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"{BEGIN!r} without {END!r}")
+    return "\n".join(out)
+
+
+def student_version(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The labs/ notebook: solutions replaced, outputs and run metadata removed."""
+    nb = copy.deepcopy(solution)
+    for key in RUN_METADATA + ("widgets",):
+        nb.metadata.pop(key, None)
+    for cell in nb.cells:
+        for key in RUN_METADATA:
+            cell.metadata.pop(key, None)
+        if cell.cell_type != "code":
+            continue
+        cell.outputs, cell.execution_count = [], None
+        tags = cell.metadata.get("tags", [])
+        if "solution" in tags:
+            cell.source = strip_solution(cell.source)
+            # The student sees the exercise's code; only the website folds it away.
+            cell.metadata["tags"] = ["exercise" if t == "solution" else t for t in tags if t != "hide-input"]
+    return nb
+
+
+def generate(check: bool = False) -> list[str]:
+    """Write labs/ from solutions/; with ``check``, write nothing and return what drifted."""
+    drifted = []
+    expected = {}
+    for src in sorted(SOLUTIONS.glob("*.ipynb")):
+        expected[src.name] = dumps(student_version(read(src)))
+    for name, text in expected.items():
+        dest = LABS / name
+        if not dest.exists() or dest.read_text() != text:
+            drifted.append(f"labs/{name} differs from what solutions/{name} generates")
+            if not check:
+                LABS.mkdir(exist_ok=True)
+                dest.write_text(text)
+    for extra in sorted(set(p.name for p in LABS.glob("*.ipynb")) - set(expected)):
+        drifted.append(f"labs/{extra} has no source in solutions/")
+        if not check:
+            (LABS / extra).unlink()
+    return drifted
+
+
+# --- checks ---------------------------------------------------------------------
+
+
+def tags(cell) -> list[str]:
+    return cell.metadata.get("tags", [])
+
+
+def headings(nb) -> list[str]:
+    return [
+        line.strip()
+        for cell in nb.cells
+        if cell.cell_type == "markdown"
+        for line in cell.source.splitlines()
+        if line.startswith("#")
+    ]
+
+
+def template_problems(nb: nbformat.NotebookNode) -> list[str]:
+    """How a solution notebook departs from the lab template in COURSE.md."""
+    problems = []
+    course = nb.metadata.get("course")
+    if not isinstance(course, dict):
+        problems.append("metadata.course is missing (it holds the tier and the runtime budget)")
+        course = {}
+    if course.get("tier") not in TIERS:
+        problems.append(f"metadata.course.tier must be one of {', '.join(TIERS)}, not {course.get('tier')!r}")
+    if not isinstance(course.get("budget_seconds"), int) or course.get("budget_seconds", 0) <= 0:
+        problems.append("metadata.course.budget_seconds must be a positive whole number of seconds")
+    kernel = nb.metadata.get("kernelspec", {}).get("name")
+    if kernel not in KERNELS:
+        problems.append(f"kernelspec {kernel!r} is not a course kernel ({', '.join(KERNELS)})")
+
+    cells = nb.cells
+    if not cells or cells[0].cell_type != "markdown" or not cells[0].source.startswith("# "):
+        problems.append("the first cell must be a markdown cell with the title ('# ...')")
+    heads = [h.lower() for h in headings(nb)]
+    for required in ("## learning objectives", "## prerequisites", "## summary", "## what's next"):
+        if required not in heads:
+            problems.append(f"no '{required[3:].capitalize()}' section ('{required}')")
+    prereq = next((c.source for c in cells if c.cell_type == "markdown" and "## Prerequisites" in c.source), "")
+    if prereq and not re.search(r"\b\d+\s*(min|minutes|h|hours)\b", prereq):
+        problems.append("the prerequisites give no time estimate (e.g. '10 min')")
+
+    code = [(i, c) for i, c in enumerate(cells) if c.cell_type == "code"]
+    if not code or "doctor.require(" not in code[0][1].source:
+        problems.append("the first code cell must call doctor.require(<tier>)")
+    params = [i for i, c in code if "parameters" in tags(c)]
+    if len(params) != 1:
+        problems.append(f"needs exactly one code cell tagged 'parameters', found {len(params)}")
+    else:
+        tree = ast.parse(cells[params[0]].source)
+        if not all(isinstance(node, (ast.Assign, ast.AnnAssign)) for node in tree.body):
+            problems.append("the parameters cell may hold only assignments (papermill replaces it)")
+    checks = [i for i, c in code if "check" in tags(c)]
+    if not checks:
+        problems.append("no check cell (a code cell tagged 'check')")
+    for i in checks:
+        if "assert" not in cells[i].source or "print(" not in cells[i].source:
+            problems.append(f"check cell {i} must assert something and print what it verified")
+    cleanup = [i for i, c in code if "cleanup" in tags(c)]
+    if not cleanup:
+        problems.append("no cleanup cell (a code cell tagged 'cleanup', safe to run twice)")
+    elif checks and cleanup[-1] < max(checks):
+        problems.append("the cleanup cell must come after the last check cell")
+    for i, c in code:
+        marked = BEGIN in c.source or END in c.source
+        if marked != ("solution" in tags(c)):
+            problems.append(f"cell {i}: solution markers and the 'solution' tag must go together")
+        if marked:
+            try:
+                strip_solution(c.source)
+            except ValueError as exc:
+                problems.append(f"cell {i}: {exc}")
+            if "hide-input" not in tags(c):
+                problems.append(f"cell {i}: a solution cell needs the 'hide-input' tag (folded on the website)")
+    if not any("solution" in tags(c) for _, c in code):
+        problems.append("no exercise (a code cell tagged 'solution' with BEGIN/END SOLUTION markers)")
+    return problems
+
+
+def hygiene_problems(nb: nbformat.NotebookNode, executed: bool) -> list[str]:
+    """Outputs and metadata safe to publish; ``executed``: must carry one real top-to-bottom run."""
+    problems = []
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    if executed:
+        counts = [c.execution_count for c in code]
+        if counts != list(range(1, len(code) + 1)):
+            problems.append("not one clean top-to-bottom run (execution counts are not 1, 2, 3, ...): run scripts/course refresh")
+        for i, c in enumerate(code):
+            for out in c.outputs:
+                if out.get("output_type") == "error":
+                    problems.append(f"code cell {i} has an error output ({out.get('ename')})")
+    else:
+        if any(c.outputs or c.execution_count for c in code):
+            problems.append("a student notebook must carry no outputs or execution counts")
+    for key in RUN_METADATA:
+        if key in nb.metadata or any(key in c.metadata for c in nb.cells):
+            problems.append(f"run metadata '{key}' left in the notebook: run scripts/course refresh")
+    for i, c in enumerate(code):
+        for out in c.outputs:
+            size = len(json.dumps(out))
+            if size > MAX_OUTPUT_BYTES:
+                problems.append(f"code cell {i} has an output of {size // 1000} kB (limit {MAX_OUTPUT_BYTES // 1000} kB)")
+    text = json.dumps({"metadata": nb.metadata, "outputs": [c.outputs for c in code]})
+    if len(text) > MAX_NOTEBOOK_BYTES:
+        problems.append(f"outputs total {len(text) // 1000} kB (limit {MAX_NOTEBOOK_BYTES // 1000} kB)")
+    checkout = str(ROOT)
+    if checkout in text:
+        problems.append("contains the absolute path of the course checkout: print paths with mlops_course.paths.shown()")
+    for what, pattern in LEAKS.items():
+        found = pattern.search(text)
+        if found:
+            problems.append(f"contains {what}: {found.group(0)[:40]!r}")
+    return problems
+
+
+def all_problems() -> dict[str, list[str]]:
+    report = {}
+    for path in sorted(SOLUTIONS.glob("*.ipynb")):
+        nb = read(path)
+        report[f"solutions/{path.name}"] = template_problems(nb) + hygiene_problems(nb, executed=True)
+    for path in sorted(LABS.glob("*.ipynb")):
+        report[f"labs/{path.name}"] = hygiene_problems(read(path), executed=False)
+    for problem in generate(check=True):
+        report.setdefault("sync", []).append(problem + ": run scripts/course labs")
+    return {k: v for k, v in report.items() if v}
+
+
+# --- running --------------------------------------------------------------------
+
+
+def course_metadata(path: Path) -> dict:
+    meta = json.loads(path.read_text())["metadata"].get("course", {})
+    return {"tier": meta.get("tier", "local"), "budget_seconds": meta.get("budget_seconds", DEFAULT_BUDGET_SECONDS)}
+
+
+def execute(src: Path, dest: Path, parameters: dict | None = None) -> float:
+    """Run a notebook with papermill in its own folder; return the seconds it took."""
+    import papermill
+
+    start = time.perf_counter()
+    papermill.execute_notebook(
+        str(src),
+        str(dest),
+        parameters=parameters or {},
+        cwd=str(src.parent),
+        progress_bar=False,
+        request_save_on_cell_execute=False,
+    )
+    return time.perf_counter() - start
+
+
+def strip_run_metadata(path: Path) -> None:
+    nb = read(path)
+    for key in RUN_METADATA:
+        nb.metadata.pop(key, None)
+    for cell in nb.cells:
+        for key in RUN_METADATA:
+            cell.metadata.pop(key, None)
+    path.write_text(dumps(nb))
+
+
+def refresh(names: list[str]) -> int:
+    paths = [SOLUTIONS / Path(n).name for n in names] if names else sorted(SOLUTIONS.glob("*.ipynb"))
+    failed = 0
+    for path in paths:
+        budget = course_metadata(path)["budget_seconds"]
+        print(f"running solutions/{path.name} ...", flush=True)
+        scratch = RUNS / path.name
+        scratch.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            seconds = execute(path, scratch)
+        except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
+            print(f"  FAILED: {exc}\n  solutions/{path.name} was left as it was.")
+            failed += 1
+            continue
+        strip_run_metadata(scratch)
+        path.write_text(scratch.read_text())
+        verdict = "within" if seconds <= budget else "OVER"
+        print(f"  {seconds:.1f} s ({verdict} its budget of {budget} s)")
+    generate()
+    return 1 if failed else 0
+
+
+def parse_value(text: str):
+    """Parameters from the command line: numbers and booleans as such, anything else as text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def run(notebook: str, params: list[list[str]]) -> int:
+    src = (ROOT / notebook) if not Path(notebook).is_absolute() else Path(notebook)
+    if not src.exists():
+        print(f"no notebook {notebook}: give a path such as solutions/01-reproducible-training.ipynb")
+        return 2
+    dest = RUNS / src.name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    parameters = {name: parse_value(value) for name, value in params}
+    seconds = execute(src, dest, parameters)
+    print(f"ran {src.relative_to(ROOT)} with {parameters or 'its default parameters'} in {seconds:.1f} s")
+    print(f"executed notebook: {dest.relative_to(ROOT)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    g = sub.add_parser("generate", help="write labs/ from solutions/")
+    g.add_argument("--check", action="store_true", help="write nothing; fail if labs/ has drifted")
+    sub.add_parser("check", help="template, sync and output hygiene of every notebook")
+    r = sub.add_parser("refresh", help="re-run solution notebooks in place")
+    r.add_argument("notebooks", nargs="*")
+    one = sub.add_parser("run", help="run one notebook headless with parameters")
+    one.add_argument("notebook")
+    one.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    args = parser.parse_args(argv)
+
+    if args.cmd == "generate":
+        drifted = generate(check=args.check)
+        for line in drifted:
+            print(line)
+        if args.check:
+            return 1 if drifted else 0
+        print(f"labs/ is up to date ({len(list(LABS.glob('*.ipynb')))} notebooks)")
+        return 0
+    if args.cmd == "check":
+        report = all_problems()
+        for name, problems in report.items():
+            for p in problems:
+                print(f"{name}: {p}")
+        print("all notebooks pass" if not report else f"{sum(map(len, report.values()))} problem(s)")
+        return 1 if report else 0
+    if args.cmd == "refresh":
+        return refresh(args.notebooks)
+    return run(args.notebook, args.parameter)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
