@@ -106,23 +106,21 @@ def student_version(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def generate(check: bool = False) -> list[str]:
-    """Write labs/ from solutions/; with ``check``, write nothing and return what drifted."""
+def generate(check: bool = False, solutions: Path = SOLUTIONS, labs: Path = LABS) -> list[str]:
+    """Write ``labs`` from ``solutions``; with ``check``, write nothing and return what drifted."""
     drifted = []
-    expected = {}
-    for src in sorted(SOLUTIONS.glob("*.ipynb")):
-        expected[src.name] = dumps(student_version(read(src)))
+    expected = {src.name: dumps(student_version(read(src))) for src in sorted(solutions.glob("*.ipynb"))}
     for name, text in expected.items():
-        dest = LABS / name
+        dest = labs / name
         if not dest.exists() or dest.read_text() != text:
             drifted.append(f"labs/{name} differs from what solutions/{name} generates")
             if not check:
-                LABS.mkdir(exist_ok=True)
+                labs.mkdir(exist_ok=True)
                 dest.write_text(text)
-    for extra in sorted(set(p.name for p in LABS.glob("*.ipynb")) - set(expected)):
+    for extra in sorted({p.name for p in labs.glob("*.ipynb")} - set(expected)):
         drifted.append(f"labs/{extra} has no source in solutions/")
         if not check:
-            (LABS / extra).unlink()
+            (labs / extra).unlink()
     return drifted
 
 

@@ -1,0 +1,117 @@
+"""Measure what a learner waits for, and print it as a table.
+
+    python scripts/bench.py [--skip-setup] [--skip-book] [--update-readme]
+
+- set-up, cold: a fresh clone with an empty uv cache (`scripts/course setup`);
+- set-up, fresh clone with a warm uv cache (a second checkout on the same laptop);
+- set-up, warm: the same clone again, nothing changed;
+- the book build (strict, offline) into a scratch folder;
+- each lab notebook, run headless with its default parameters, against its budget.
+
+A report, not a test: the numbers depend on the machine. `--update-readme`
+writes the table, with the date and the machine, into README.md between the
+bench markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import notebooks
+
+ROOT = notebooks.ROOT
+README = ROOT / "README.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+TARGETS = {"setup-cold": 60, "setup-warm": 5, "book": 60}
+
+
+def timed(cmd: list[str], env: dict | None = None, cwd: Path = ROOT) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(cmd, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return seconds
+
+
+def bench_setup(rows: list) -> None:
+    with tempfile.TemporaryDirectory(prefix="course-bench-") as tmp:
+        clone = Path(tmp) / "clone"
+        subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+        setup = [str(clone / "scripts" / "course"), "setup"]
+        cold = timed(setup, env={"UV_CACHE_DIR": str(Path(tmp) / "uv-cache")}, cwd=clone)
+        rows.append(("set-up, cold (fresh clone, empty uv cache)", cold, TARGETS["setup-cold"]))
+        for leftover in (".venv", ".tools"):
+            shutil.rmtree(clone / leftover)
+        rows.append(("set-up, fresh clone with a warm uv cache", timed(setup, cwd=clone), TARGETS["setup-cold"]))
+        rows.append(("set-up, warm (nothing changed)", timed(setup, cwd=clone), TARGETS["setup-warm"]))
+
+
+def bench_book(rows: list) -> None:
+    with tempfile.TemporaryDirectory(prefix="course-book-") as tmp:
+        cmd = [str(ROOT / ".venv/bin/jupyter-book"), "build", str(ROOT), "--warningiserror", "--nitpick", "--path-output", tmp]
+        rows.append(("book build (strict, offline)", timed(cmd), TARGETS["book"]))
+
+
+def bench_labs(rows: list) -> None:
+    for path in sorted(notebooks.SOLUTIONS.glob("*.ipynb")):
+        meta = notebooks.course_metadata(path)
+        try:
+            seconds = notebooks.execute(path, notebooks.RUNS / path.name)
+        except Exception as exc:  # a tier this machine lacks: report, do not stop the bench
+            rows.append((f"lab {path.stem} ({meta['tier']})", None, meta["budget_seconds"], f"did not run: {str(exc).splitlines()[-1][:80]}"))
+            continue
+        rows.append((f"lab {path.stem} ({meta['tier']})", seconds, meta["budget_seconds"]))
+
+
+def table(rows: list) -> str:
+    lines = ["| what | seconds | target | verdict |", "|---|---:|---:|---|"]
+    for what, seconds, target, *note in rows:
+        if seconds is None:
+            lines.append(f"| {what} | – | {target} | {note[0]} |")
+        else:
+            lines.append(f"| {what} | {seconds:.1f} | {target} | {'ok' if seconds <= target else 'OVER TARGET'} |")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-setup", action="store_true")
+    parser.add_argument("--skip-book", action="store_true")
+    parser.add_argument("--update-readme", action="store_true")
+    args = parser.parse_args()
+
+    rows: list = []
+    if not args.skip_setup:
+        bench_setup(rows)
+    if not args.skip_book:
+        bench_book(rows)
+    bench_labs(rows)
+    report = f"Measured {datetime.date.today().isoformat()} on {machine()}:\n\n{table(rows)}"
+    print(report)
+    if args.update_readme:
+        text = README.read_text()
+        if BEGIN not in text or END not in text:
+            raise SystemExit(f"README.md has no {BEGIN} ... {END} block to update")
+        block = f"{BEGIN}\n{report}\n{END}"
+        README.write_text(re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S))
+        print("\nREADME.md updated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

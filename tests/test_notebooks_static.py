@@ -1,0 +1,193 @@
+"""Every lab notebook follows the template, carries clean outputs, and its
+student version is in sync; and each of those checks fails when broken."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+
+import pytest
+from nbformat.v4 import new_code_cell, new_output
+
+import notebooks
+
+SOLUTION_PATHS = sorted(notebooks.SOLUTIONS.glob("*.ipynb"))
+LAB_PATHS = sorted(notebooks.LABS.glob("*.ipynb"))
+
+
+def test_there_are_labs():
+    assert len(SOLUTION_PATHS) >= 2
+    assert [p.name for p in SOLUTION_PATHS] == [p.name for p in LAB_PATHS]
+
+
+@pytest.mark.parametrize("path", SOLUTION_PATHS, ids=lambda p: p.name)
+def test_solution_follows_the_template(path):
+    assert notebooks.template_problems(notebooks.read(path)) == []
+
+
+@pytest.mark.parametrize("path", SOLUTION_PATHS, ids=lambda p: p.name)
+def test_solution_outputs_are_clean(path):
+    assert notebooks.hygiene_problems(notebooks.read(path), executed=True) == []
+
+
+@pytest.mark.parametrize("path", LAB_PATHS, ids=lambda p: p.name)
+def test_student_notebook_is_clean(path):
+    nb = notebooks.read(path)
+    assert notebooks.hygiene_problems(nb, executed=False) == []
+    text = "\n".join(c.source for c in nb.cells)
+    assert notebooks.BEGIN not in text and notebooks.END not in text
+    assert notebooks.PLACEHOLDER in text
+
+
+def test_labs_are_in_sync_with_solutions():
+    assert notebooks.generate(check=True) == [], "run scripts/course labs"
+
+
+# --- the checks fail when broken -------------------------------------------------
+
+
+@pytest.fixture
+def solution():
+    return notebooks.read(SOLUTION_PATHS[0])
+
+
+def test_drift_check_fails_when_a_lab_is_edited_or_missing(tmp_path):
+    solutions, labs = tmp_path / "solutions", tmp_path / "labs"
+    shutil.copytree(notebooks.SOLUTIONS, solutions)
+    shutil.copytree(notebooks.LABS, labs)
+    assert notebooks.generate(check=True, solutions=solutions, labs=labs) == []
+
+    edited = labs / SOLUTION_PATHS[0].name
+    nb = notebooks.read(edited)
+    nb.cells[0].source += "\nAn edit made in labs/ instead of solutions/."
+    edited.write_text(notebooks.dumps(nb))
+    (labs / "99-orphan.ipynb").write_text(notebooks.dumps(nb))
+    (labs / SOLUTION_PATHS[1].name).unlink()
+
+    drifted = notebooks.generate(check=True, solutions=solutions, labs=labs)
+    assert len(drifted) == 3, drifted
+    assert any("99-orphan" in d and "no source" in d for d in drifted)
+
+    notebooks.generate(solutions=solutions, labs=labs)
+    assert notebooks.generate(check=True, solutions=solutions, labs=labs) == []
+
+
+def test_student_version_replaces_solutions_and_drops_outputs(solution):
+    student = notebooks.student_version(solution)
+    for before, after in zip(solution.cells, student.cells):
+        if before.cell_type != "code":
+            assert before == after
+            continue
+        assert after.outputs == [] and after.execution_count is None
+        if "solution" in notebooks.tags(before):
+            assert notebooks.PLACEHOLDER in after.source
+            assert "exercise" in notebooks.tags(after) and "hide-input" not in notebooks.tags(after)
+
+
+def test_strip_solution_keeps_indentation_and_rejects_unbalanced_markers():
+    source = "def f(x):\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION\n"
+    assert notebooks.strip_solution(source) == f"def f(x):\n    # YOUR CODE HERE\n    {notebooks.PLACEHOLDER}"
+    for bad in ("### BEGIN SOLUTION\nx = 1", "x = 1\n### END SOLUTION", "### BEGIN SOLUTION\n### BEGIN SOLUTION"):
+        with pytest.raises(ValueError):
+            notebooks.strip_solution(bad)
+
+
+def _break(nb, how):
+    nb = copy.deepcopy(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    if how == "no check cell":
+        for c in code:
+            c.metadata["tags"] = [t for t in notebooks.tags(c) if t != "check"]
+    elif how == "no summary":
+        for c in nb.cells:
+            if c.cell_type == "markdown":
+                c.source = c.source.replace("## Summary", "## Recap")
+    elif how == "code in parameters":
+        next(c for c in code if "parameters" in notebooks.tags(c)).source += "\nprint('side effect')"
+    elif how == "solution shown":
+        c = next(c for c in code if "solution" in notebooks.tags(c))
+        c.metadata["tags"] = ["solution"]
+    elif how == "no tier":
+        nb.metadata["course"]["tier"] = "gpu"
+    elif how == "no doctor":
+        code[0].source = "import pandas"
+    elif how == "no time estimate":
+        for c in nb.cells:
+            if "## Prerequisites" in c.source:
+                c.source = "## Prerequisites\n\nSome Python."
+    elif how == "check without assert":
+        next(c for c in code if "check" in notebooks.tags(c)).source = "print('looks fine')"
+    elif how == "no cleanup":
+        for c in code:
+            c.metadata["tags"] = [t for t in notebooks.tags(c) if t != "cleanup"]
+    return nb
+
+
+@pytest.mark.parametrize(
+    "how, expected",
+    [
+        ("no check cell", "no check cell"),
+        ("no summary", "Summary"),
+        ("code in parameters", "only assignments"),
+        ("solution shown", "hide-input"),
+        ("no tier", "tier must be one of"),
+        ("no doctor", "doctor.require"),
+        ("no time estimate", "time estimate"),
+        ("check without assert", "must assert"),
+        ("no cleanup", "no cleanup cell"),
+    ],
+)
+def test_template_check_fails_when_broken(solution, how, expected):
+    assert notebooks.template_problems(solution) == []
+    problems = notebooks.template_problems(_break(solution, how))
+    assert any(expected in p for p in problems), problems
+
+
+def _with_output(nb, text, output_type="stream"):
+    nb = copy.deepcopy(nb)
+    cell = next(c for c in nb.cells if c.cell_type == "code")
+    if output_type == "stream":
+        cell.outputs.append(new_output("stream", name="stdout", text=text))
+    else:
+        cell.outputs.append(new_output("error", ename="ValueError", evalue=text, traceback=[]))
+    return nb
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("saved to /home/alice/course/model.pkl", "home folder"),
+        ("saved to /Users/alice/model.pkl", "home folder"),
+        (f"opened {notebooks.ROOT}/solutions", "absolute path of the course checkout"),
+        ("http://127.0.0.1:8888/lab?token=0123456789abcdef0123", "Jupyter token"),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIE", "private key"),
+        ("    client-key-data: LS0tLS1CRUdJTi", "kubeconfig credential"),
+        ("wrote /tmp/tmpab12cd/data.csv", "temporary-folder"),
+        ("x" * (notebooks.MAX_OUTPUT_BYTES + 10), "kB"),
+    ],
+)
+def test_hygiene_check_fails_on_leaks_and_oversize_outputs(solution, text, expected):
+    assert notebooks.hygiene_problems(solution, executed=True) == []
+    problems = notebooks.hygiene_problems(_with_output(solution, text), executed=True)
+    assert any(expected in p for p in problems), problems
+
+
+def test_hygiene_check_fails_on_errors_reruns_and_student_outputs(solution):
+    assert any("error output" in p for p in notebooks.hygiene_problems(_with_output(solution, "boom", "error"), True))
+    rerun = copy.deepcopy(solution)
+    next(c for c in rerun.cells if c.cell_type == "code").execution_count = 42
+    assert any("top-to-bottom" in p for p in notebooks.hygiene_problems(rerun, True))
+    student = notebooks.student_version(solution)
+    assert notebooks.hygiene_problems(student, executed=False) == []
+    assert any("no outputs" in p for p in notebooks.hygiene_problems(_with_output(student, "hi"), executed=False))
+    with_run_metadata = copy.deepcopy(solution)
+    with_run_metadata.metadata["papermill"] = {"input_path": "x.ipynb"}
+    assert any("papermill" in p for p in notebooks.hygiene_problems(with_run_metadata, True))
+
+
+def test_a_new_code_cell_without_tags_is_fine_but_solution_markers_need_the_tag(solution):
+    nb = copy.deepcopy(solution)
+    nb.cells.insert(5, new_code_cell("x = 1"))
+    assert not any("cell 5" in p for p in notebooks.template_problems(nb))
+    nb.cells[5].source = "### BEGIN SOLUTION\nx = 1\n### END SOLUTION"
+    assert any("go together" in p for p in notebooks.template_problems(nb))
