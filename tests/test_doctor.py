@@ -81,3 +81,16 @@ def test_inotify_limits_are_read_on_linux():
         assert all(c.status == doctor.OK or "sysctl" in c.fix for c in checks)
     else:
         assert checks == []
+
+
+def test_a_tier_is_skipped_with_the_doctors_reason_exactly_when_it_is_not_ready():
+    import conftest
+
+    for tier in doctor.TIERS:
+        problems = doctor.tier_problems(tier)
+        reason = conftest.tier_skip_reason(tier)
+        if problems:
+            assert reason.startswith(f"{tier} tier not ready here")
+            assert all(c.fix in reason for c in problems)
+        else:
+            assert reason is None

@@ -56,3 +56,50 @@ def test_run_one_lab_headless_with_a_parameter():
 def test_run_names_a_missing_notebook():
     result = course("run", "solutions/nope.ipynb")
     assert result.returncode != 0 and "no notebook" in result.stdout
+
+
+def test_lab_command_serves_jupyterlab_on_loopback_with_the_course_kernel():
+    import json
+    import re
+    import socket
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [str(COURSE), "lab", "--no-browser", f"--ServerApp.port={port}", "--ServerApp.port_retries=0"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        url = None
+        deadline = time.monotonic() + 120
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            found = re.search(rf"http://127\.0\.0\.1:{port}/lab\?token=(\w+)", line)
+            url = found and found.group(1)
+        assert url, "JupyterLab did not start on 127.0.0.1"
+        headers = {"Authorization": f"token {url}"}
+
+        def get(path):
+            request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
+            for _ in range(40):  # the URL is printed a moment before the server accepts connections
+                try:
+                    with urllib.request.urlopen(request, timeout=10) as response:
+                        return json.load(response)
+                except urllib.error.URLError as exc:
+                    if not isinstance(exc.reason, ConnectionRefusedError):
+                        raise
+                    time.sleep(0.25)
+            raise AssertionError(f"JupyterLab never answered on 127.0.0.1:{port}")
+
+        assert "mlops-course" in get("/api/kernelspecs")["kernelspecs"]
+        assert get("/api/contents/labs/00-environment-check.ipynb?content=0")["type"] == "notebook"
+        listening = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout
+        assert f"127.0.0.1:{port}" in listening and f"0.0.0.0:{port}" not in listening
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
