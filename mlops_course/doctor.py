@@ -29,7 +29,12 @@ OK, WARNING, FAILURE = "ok", "warning", "failure"
 TIERS = ("local", "docker", "cluster", "kubeflow")
 
 #: The Jupyter kernels the set-up registers: name -> the environment it runs.
-KERNELS = {"mlops-course": REPO_ROOT / ".venv"}
+#: As in scripts/course: the repository root is the main environment, and each
+#: envs/NAME with a uv.lock is one more (kernel "mlops-course-NAME").
+KERNELS = {
+    "mlops-course": REPO_ROOT / ".venv",
+    **{f"mlops-course-{d.name}": d / ".venv" for d in sorted((REPO_ROOT / "envs").glob("*")) if (d / "uv.lock").exists()},
+}
 
 #: Memory (GiB, available) and disk (GiB, free) below which a tier fails.
 MIN_MEMORY_GIB = {"local": 2, "docker": 3, "cluster": 6, "kubeflow": 10}
