@@ -287,8 +287,10 @@ def strip_run_metadata(path: Path) -> None:
 
 
 def refresh(names: list[str]) -> int:
+    """Run each solution notebook into .work/runs, then copy the runs back together,
+    so that no notebook runs in a checkout another one has already changed."""
     paths = [SOLUTIONS / Path(n).name for n in names] if names else sorted(SOLUTIONS.glob("*.ipynb"))
-    failed = 0
+    done, failed = [], 0
     for path in paths:
         budget = course_metadata(path)["budget_seconds"]
         print(f"running solutions/{path.name} ...", flush=True)
@@ -301,9 +303,10 @@ def refresh(names: list[str]) -> int:
             failed += 1
             continue
         strip_run_metadata(scratch)
+        done.append((path, scratch))
+        print(f"  {seconds:.1f} s ({'within' if seconds <= budget else 'OVER'} its budget of {budget} s)")
+    for path, scratch in done:
         path.write_text(scratch.read_text())
-        verdict = "within" if seconds <= budget else "OVER"
-        print(f"  {seconds:.1f} s ({verdict} its budget of {budget} s)")
     generate()
     return 1 if failed else 0
 
