@@ -25,8 +25,11 @@ from mlops_course.paths import REPO_ROOT
 
 OK, WARNING, FAILURE = "ok", "warning", "failure"
 
-#: Tiers in the order a learner meets them; each needs what the one before needs.
+#: Tiers in the order a learner meets them. Every tier needs the local checks;
+#: docker adds a daemon; cluster adds a reachable cluster (which need not be
+#: made with Docker: CI's offline cluster is not); kubeflow adds to cluster.
 TIERS = ("local", "docker", "cluster", "kubeflow")
+NEEDS = {"local": set(), "docker": {"docker"}, "cluster": {"cluster"}, "kubeflow": {"cluster"}, "all": {"docker", "cluster"}}
 
 #: The Jupyter kernels the set-up registers: name -> the environment it runs.
 #: As in scripts/course: the repository root is the main environment, and each
@@ -293,7 +296,7 @@ def check_tool(name: str, why: str, required: bool) -> Check:
     if path:
         return Check(name, OK, f"found ({why})")
     fixes = {
-        "kubectl": "install kubectl: https://kubernetes.io/docs/tasks/tools/ (or run cluster/up, which installs it)",
+        "kubectl": "install kubectl: https://kubernetes.io/docs/tasks/tools/ (the offline cluster brings its own: eval \"$(cluster/offline/cluster.sh env)\")",
         "kind": "install kind v0.32.0: https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
     }
     return Check(name, FAILURE if required else WARNING, f"not found ({why})", fixes.get(name, f"install {name}"))
@@ -301,7 +304,7 @@ def check_tool(name: str, why: str, required: bool) -> Check:
 
 def check_cluster() -> Check:
     if shutil.which("kubectl") is None:
-        return Check("cluster", FAILURE, "cannot ask: no kubectl", "install kubectl, then bring a cluster up with cluster/up")
+        return Check("cluster", FAILURE, "cannot ask: no kubectl", "install kubectl, then bring a cluster up (cluster/README.md)")
     try:
         result = _run(["kubectl", "get", "--raw", "/readyz", "--request-timeout=5s"], timeout=15)
     except subprocess.TimeoutExpired:
@@ -312,7 +315,8 @@ def check_cluster() -> Check:
             "cluster",
             FAILURE,
             f"no ready cluster in the current kubeconfig: {why}",
-            "bring one up: `cluster/up` (kind), or set KUBECONFIG to your cluster's kubeconfig",
+            "bring one up (cluster/README.md; on Linux as root: sudo cluster/offline/cluster.sh up), "
+            "or set KUBECONFIG to your cluster's kubeconfig",
         )
     context = _run(["kubectl", "config", "current-context"]).stdout.strip() or "?"
     return Check("cluster", OK, f"context {context} is ready")
@@ -322,15 +326,15 @@ def check_cluster() -> Check:
 
 
 def checks_for(tier: str) -> list[Check]:
-    """Every check the tier needs, cheapest first; tiers are cumulative."""
-    if tier not in TIERS:
+    """Every check ``tier`` needs (or ``"all"``: every check), cheapest first."""
+    if tier not in NEEDS:
         raise ValueError(f"unknown tier {tier!r}: use one of {', '.join(TIERS)}")
-    level = TIERS.index(tier)
-    checks = [check_python(), *check_environments(), check_kernels(), check_memory(tier), check_disk(tier), check_architecture()]
+    sized = "kubeflow" if tier == "all" else tier
+    checks = [check_python(), *check_environments(), check_kernels(), check_memory(sized), check_disk(sized), check_architecture()]
     checks += check_ports()
-    if level >= TIERS.index("docker"):
+    if "docker" in NEEDS[tier]:
         checks.append(check_docker())
-    if level >= TIERS.index("cluster"):
+    if "cluster" in NEEDS[tier]:
         checks += [check_tool("kubectl", "talks to the cluster", True), check_tool("kind", "makes a cluster on a laptop", False)]
         checks += check_inotify()
         checks.append(check_cluster())
@@ -370,7 +374,7 @@ def require(tier: str, env: str = "mlops-course") -> list[Check]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/course doctor", description=__doc__.splitlines()[0])
-    parser.add_argument("--tier", choices=TIERS, default=TIERS[-1], help="check only what this tier needs (default: all)")
+    parser.add_argument("--tier", choices=(*TIERS, "all"), default="all", help="check only what this tier needs (default: all)")
     args = parser.parse_args(argv)
     checks = checks_for(args.tier)
     print(format_table(checks))

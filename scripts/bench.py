@@ -6,6 +6,8 @@
 - set-up, fresh clone with a warm uv cache (a second checkout on the same laptop);
 - set-up, warm: the same clone again, nothing changed;
 - the book build (strict, offline) into a scratch folder;
+- with --cluster: the offline cluster's start time, idle memory and tear-down
+  (--cluster-cold: its build from empty caches too);
 - each lab notebook, run headless with its default parameters, against its budget.
 
 A report, not a test: the numbers depend on the machine. `--update-readme`
@@ -63,6 +65,39 @@ def bench_book(rows: list) -> None:
         rows.append(("book build (strict, offline)", timed(cmd), TARGETS["book"]))
 
 
+CLUSTER = ROOT / "cluster" / "offline" / "cluster.sh"
+
+
+def cluster_memory_mib() -> float:
+    """Resident memory of the offline cluster: its components, shims and pods."""
+    names = ("etcd", "kube-", "kubelet", "containerd", "coredns", "pause", "hello")
+    total = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if fields.get("Name", "").strip().startswith(names) and "VmRSS" in fields:
+            total += int(fields["VmRSS"].split()[0])
+    return total / 1024
+
+
+def bench_cluster(rows: list, cold: bool) -> None:
+    """The offline cluster (Linux, root): cold build if asked, warm start, idle memory."""
+    env = {}
+    if cold:
+        scratch = Path(tempfile.mkdtemp(prefix="course-cluster-cold-"))
+        env = {"CLUSTER_CACHE": str(scratch / "cache"), "GOCACHE": str(scratch / "go-build")}
+        rows.append(("offline cluster: cold build (empty caches)", timed([str(CLUSTER), "build"], env=env), 2400))
+    subprocess.run([str(CLUSTER), "down"], capture_output=True)
+    rows.append(("offline cluster: start to a Ready node with DNS", timed([str(CLUSTER), "up"], env=env), 90))
+    time.sleep(20)  # let start-up settle before measuring the idle cluster
+    rows.append(("offline cluster: idle memory (MiB)", cluster_memory_mib(), 2048))
+    rows.append(("offline cluster: tear-down", timed([str(CLUSTER), "down"], env=env), 60))
+    if cold:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def bench_labs(rows: list) -> None:
     for path in sorted(notebooks.SOLUTIONS.glob("*.ipynb")):
         meta = notebooks.course_metadata(path)
@@ -75,12 +110,16 @@ def bench_labs(rows: list) -> None:
 
 
 def table(rows: list) -> str:
-    lines = ["| what | seconds | target | verdict |", "|---|---:|---:|---|"]
-    for what, seconds, target, *note in rows:
-        if seconds is None:
-            lines.append(f"| {what} | – | {target} | {note[0]} |")
+    """Times are in seconds; a row whose name ends in "(MiB)" is a memory figure."""
+    lines = ["| what | measured | target | verdict |", "|---|---:|---:|---|"]
+    for what, value, target, *note in rows:
+        unit = "MiB" if what.endswith("(MiB)") else "s"
+        what = what.removesuffix(" (MiB)")
+        if value is None:
+            lines.append(f"| {what} | – | {target} {unit} | {note[0]} |")
         else:
-            lines.append(f"| {what} | {seconds:.1f} | {target} | {'ok' if seconds <= target else 'OVER TARGET'} |")
+            verdict = "ok" if value <= target else "OVER TARGET"
+            lines.append(f"| {what} | {value:.1f} {unit} | {target} {unit} | {verdict} |")
     return "\n".join(lines)
 
 
@@ -92,6 +131,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-setup", action="store_true")
     parser.add_argument("--skip-book", action="store_true")
+    parser.add_argument("--cluster", action="store_true", help="also time the offline cluster (Linux, root)")
+    parser.add_argument("--cluster-cold", action="store_true", help="with --cluster: build it from empty caches first")
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args()
 
@@ -100,6 +141,8 @@ def main() -> int:
         bench_setup(rows)
     if not args.skip_book:
         bench_book(rows)
+    if args.cluster:
+        bench_cluster(rows, cold=args.cluster_cold)
     bench_labs(rows)
     report = f"Measured {datetime.date.today().isoformat()} on {machine()}:\n\n{table(rows)}"
     print(report)

@@ -1,0 +1,3 @@
+module course.local/hello
+
+go 1.22
