@@ -53,9 +53,10 @@ preflight() {
         command -v "$need" >/dev/null || die "$need is missing: apt-get install containerd runc containernetworking-plugins iptables conntrack openssl iproute2"
     done
     [ -x /usr/lib/cni/bridge ] || die "the CNI plugins are missing: apt-get install containernetworking-plugins"
-    local avail_kb
+    local avail_kb need_mib="${CLUSTER_MIN_MEMORY_MIB:-2048}"
     avail_kb="$(awk '/MemAvailable/ {print $2}' /proc/meminfo)"
-    [ "$avail_kb" -ge $((2 * 1024 * 1024)) ] || die "only $((avail_kb / 1024)) MiB of memory available; the cluster needs 2 GiB: close other programs"
+    [ "$avail_kb" -ge $((need_mib * 1024)) ] ||
+        die "only $((avail_kb / 1024)) MiB of memory available; the cluster needs $need_mib MiB: close other programs"
     local port
     for port in "${PORTS[@]}"; do
         if ss -ltnH "sport = :$port" | grep -q .; then
@@ -168,6 +169,9 @@ certificates() {
 # --- network ------------------------------------------------------------------------
 
 network() {
+    # Marks this state folder as the owner of the node address, the bridge and
+    # the packet-filter chains, which down removes only then.
+    touch "$STATE/owns-network"
     ip addr show dev lo | grep -q " $NODE_IP/" || ip addr add "$NODE_IP/32" dev lo
     sysctl -qw net.ipv4.ip_forward=1
     sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null || true
@@ -345,6 +349,12 @@ down() {
     pkill -f "containerd-shim-runc-v2 -namespace k8s.io -address $STATE/" 2>/dev/null || true
     # Mounts: pod volumes, sandbox network namespaces, overlay snapshots.
     awk -v s="$STATE" '$2 ~ "^"s {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    [ -f "$STATE/owns-network" ] && clean_network
+    rm -rf "$STATE"
+    say "the offline cluster is down and cleaned up"
+}
+
+clean_network() {
     # Packet-filter rules: kube-proxy removes its own; then drop every KUBE-
     # and CNI- chain left (the kubelet's canaries, the bridge plugin's masquerade),
     # for IPv4 and IPv6, keeping everything else (Docker's rules, say).
@@ -358,13 +368,12 @@ down() {
         done
     done
     # Network: the pod bridge, veths left on it, the node's address.
+    local name
     for name in $(ip -o link show master "$BRIDGE" 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//'); do
         ip link delete "$name" 2>/dev/null || true
     done
     ip link delete "$BRIDGE" 2>/dev/null || true
     ip addr del "$NODE_IP/32" dev lo 2>/dev/null || true
-    rm -rf "$STATE"
-    say "the offline cluster is down and cleaned up"
 }
 
 stop_process() {
