@@ -69,7 +69,8 @@ preflight() {
 
 build() {
     command -v go >/dev/null || die "Go is needed to build the cluster (the image has it; Debian: apt-get install golang)"
-    K8S_VERSION="$K8S_VERSION" CLUSTER_CACHE="$CLUSTER_CACHE" "$HERE/build-kubernetes.sh"
+    # Progress goes to stderr: stdout carries only what `up` prints for eval.
+    K8S_VERSION="$K8S_VERSION" CLUSTER_CACHE="$CLUSTER_CACHE" "$HERE/build-kubernetes.sh" >&2
     mkdir -p "$TOOLS"
     if [ ! -x "$TOOLS/etcd-$ETCD_VERSION" ]; then
         say "building etcd $ETCD_VERSION"
