@@ -175,6 +175,12 @@ network() {
     touch "$STATE/owns-network"
     ip addr show dev lo | grep -q " $NODE_IP/" || ip addr add "$NODE_IP/32" dev lo
     sysctl -qw net.ipv4.ip_forward=1
+    # Docker sets the FORWARD policy to DROP; pod traffic must pass whatever it is.
+    local dir
+    for dir in -s -d; do
+        iptables -C FORWARD "$dir" "$POD_CIDR" -m comment --comment mlops-course-pods -j ACCEPT 2>/dev/null ||
+            iptables -I FORWARD 1 "$dir" "$POD_CIDR" -m comment --comment mlops-course-pods -j ACCEPT
+    done
     sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null || true
     mkdir -p "$STATE/cni/net.d"
     cat >"$STATE/cni/net.d/10-mlops-course.conflist" <<EOF
@@ -367,6 +373,10 @@ clean_network() {
             grep -q -E 'KUBE-|CNI-' <<<"$rules" || continue
             grep -v -E -- '-j (KUBE-|CNI-)|^:(KUBE-|CNI-)|-A (KUBE-|CNI-)' <<<"$rules" | "$family-restore" -T "$table" 2>/dev/null || true
         done
+    done
+    local dir
+    for dir in -s -d; do
+        while iptables -D FORWARD "$dir" "$POD_CIDR" -m comment --comment mlops-course-pods -j ACCEPT 2>/dev/null; do :; done
     done
     # Network: the pod bridge, veths left on it, the node's address.
     local name
