@@ -6,6 +6,7 @@
 - set-up, fresh clone with a warm uv cache (a second checkout on the same laptop);
 - set-up, warm: the same clone again, nothing changed;
 - the book build (strict, offline) into a scratch folder;
+- with --docker: the base image build (debootstrap + docker import);
 - with --cluster: the offline cluster's start time, idle memory and tear-down
   (--cluster-cold: its build from empty caches too);
 - each lab notebook, run headless with its default parameters, against its budget.
@@ -68,18 +69,34 @@ def bench_book(rows: list) -> None:
 CLUSTER = ROOT / "cluster" / "offline" / "cluster.sh"
 
 
+def bench_base_image(rows: list) -> None:
+    """The docker tier's base image, built from Debian packages (needs a daemon and root)."""
+    tag = "mlops-course-bench/base:scratch"
+    env = {"FORCE": "1", "BASE_IMAGE_TAG": tag}
+    rows.append(("base image build (debootstrap + docker import)", timed([str(ROOT / "scripts/build_base_image.sh")], env=env), 180))
+    subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
+
+
 def cluster_memory_mib() -> float:
-    """Resident memory of the offline cluster: its components, shims and pods."""
-    names = ("etcd", "kube-", "kubelet", "containerd", "coredns", "pause", "hello")
-    total = 0
-    for status in Path("/proc").glob("[0-9]*/status"):
+    """Resident memory of the offline cluster: every process started from its
+    cache or state folder (their paths name mlops-course), and all their
+    descendants (shims, pods). Docker's own containerd is not counted."""
+    procs = {}
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            fields = dict(line.split(":", 1) for line in (proc / "status").read_text().splitlines() if ":" in line)
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if fields.get("Name", "").strip().startswith(names) and "VmRSS" in fields:
-            total += int(fields["VmRSS"].split()[0])
-    return total / 1024
+        rss = int(fields["VmRSS"].split()[0]) if "VmRSS" in fields else 0
+        procs[int(proc.name)] = (int(fields["PPid"]), rss, "mlops-course" in cmdline)
+    counted = {pid for pid, (_, _, ours) in procs.items() if ours}
+    grew = True
+    while grew:
+        children = {pid for pid, (ppid, _, _) in procs.items() if ppid in counted} - counted
+        counted |= children
+        grew = bool(children)
+    return sum(procs[pid][1] for pid in counted) / 1024
 
 
 def bench_cluster(rows: list, cold: bool) -> None:
@@ -131,6 +148,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-setup", action="store_true")
     parser.add_argument("--skip-book", action="store_true")
+    parser.add_argument("--docker", action="store_true", help="also time the base image build (needs a Docker daemon)")
     parser.add_argument("--cluster", action="store_true", help="also time the offline cluster (Linux, root)")
     parser.add_argument("--cluster-cold", action="store_true", help="with --cluster: build it from empty caches first")
     parser.add_argument("--update-readme", action="store_true")
@@ -141,6 +159,8 @@ def main() -> int:
         bench_setup(rows)
     if not args.skip_book:
         bench_book(rows)
+    if args.docker:
+        bench_base_image(rows)
     if args.cluster:
         bench_cluster(rows, cold=args.cluster_cold)
     bench_labs(rows)
