@@ -11,6 +11,7 @@ doctor never disagree.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -158,8 +159,6 @@ def check_environments() -> list[Check]:
 
 
 def _sha256(path: Path) -> str:
-    import hashlib
-
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
