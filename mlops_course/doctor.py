@@ -166,7 +166,11 @@ def check_kernels() -> Check:
     try:
         from jupyter_client.kernelspec import KernelSpecManager
 
-        found = set(KernelSpecManager().find_kernel_specs())
+        # The set-up registers every kernel in the main environment, where
+        # JupyterLab looks; a kernel running in another environment looks there too.
+        manager = KernelSpecManager()
+        manager.kernel_dirs.append(str(KERNELS["mlops-course"] / "share" / "jupyter" / "kernels"))
+        found = set(manager.find_kernel_specs())
     except Exception as exc:  # a broken Jupyter install is itself the finding
         return Check("kernels", FAILURE, f"cannot list Jupyter kernels: {exc}", "run scripts/course setup")
     missing = sorted(set(KERNELS) - found)

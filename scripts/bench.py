@@ -5,6 +5,8 @@
 - set-up, cold: a fresh clone with an empty uv cache (`scripts/course setup`);
 - set-up, fresh clone with a warm uv cache (a second checkout on the same laptop);
 - set-up, warm: the same clone again, nothing changed;
+- each extra environment (envs/NAME) installed alone from an empty cache, and
+  every environment's size on disk;
 - the book build (strict, offline) into a scratch folder;
 - with --docker: the base image build (debootstrap + docker import);
 - with --cluster: the offline cluster's start time, idle memory and tear-down
@@ -35,7 +37,7 @@ import notebooks
 ROOT = notebooks.ROOT
 README = ROOT / "README.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
-TARGETS = {"setup-cold": 60, "setup-warm": 5, "book": 60}
+TARGETS = {"setup-cold": 60, "setup-warm": 5, "book": 60, "size-main": 2048, "size-tfdv": 4096}
 
 
 def timed(cmd: list[str], env: dict | None = None, cwd: Path = ROOT) -> float:
@@ -58,6 +60,20 @@ def bench_setup(rows: list) -> None:
             shutil.rmtree(clone / leftover)
         rows.append(("set-up, fresh clone with a warm uv cache", timed(setup, cwd=clone), TARGETS["setup-cold"]))
         rows.append(("set-up, warm (nothing changed)", timed(setup, cwd=clone), TARGETS["setup-warm"]))
+        for env in sorted((clone / "envs").glob("*/uv.lock")):
+            # One extra environment on its own: remove it, install it again from an empty cache.
+            name = env.parent.name
+            shutil.rmtree(env.parent / ".venv")
+            cold = timed(setup, env={"UV_CACHE_DIR": str(Path(tmp) / f"uv-cache-{name}")}, cwd=clone)
+            rows.append((f"the {name} environment alone, cold (empty uv cache)", cold, TARGETS["setup-cold"]))
+        for venv in [clone / ".venv", *sorted(p.parent / ".venv" for p in (clone / "envs").glob("*/uv.lock"))]:
+            name = "main" if venv.parent == clone else venv.parent.name
+            rows.append((f"size of the {name} environment (MiB)", directory_mib(venv), TARGETS.get(f"size-{name}", 4096)))
+
+
+def directory_mib(path: Path) -> float:
+    """Disk use as du counts it (hard links into uv's cache once)."""
+    return int(subprocess.run(["du", "-sk", str(path)], capture_output=True, text=True, check=True).stdout.split()[0]) / 1024
 
 
 def bench_book(rows: list) -> None:
