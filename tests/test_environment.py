@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 
+import pytest
 import yaml
 
 import environment_yml
 from mlops_course import doctor
 
 LOCK = tomllib.loads((environment_yml.ROOT / "uv.lock").read_text())
+#: The main environment and every extra one (envs/NAME), as scripts/course finds them.
+PROJECTS = [environment_yml.ROOT, *sorted(p.parent for p in (environment_yml.ROOT / "envs").glob("*/uv.lock"))]
 
 
-def test_lock_is_fresh_for_pyproject():
-    """uv.lock records the pyproject dependencies it was resolved for; they must be today's."""
-    project = tomllib.loads((environment_yml.ROOT / "pyproject.toml").read_text())["project"]
-    root = next(p for p in LOCK["package"] if p["name"] == project["name"])
-    locked_for = sorted(r["name"] + r.get("specifier", "") for r in root["metadata"]["requires-dist"])
-    wanted = sorted(d.replace(" ", "") for d in project["dependencies"])
-    assert [environment_yml.normalise(x) for x in locked_for] == [environment_yml.normalise(x) for x in wanted], (
-        "pyproject.toml changed since uv.lock was made: run `uv lock` (scripts/course uses .tools/uv/bin/uv)"
+def _requirement(name: str, specifier: str = "", marker: str = "") -> str:
+    text = environment_yml.normalise(name) + specifier.replace(" ", "")
+    return f"{text};{marker.replace(' ', '')}" if marker else text
+
+
+@pytest.mark.parametrize("project_dir", PROJECTS, ids=lambda p: p.name if p != environment_yml.ROOT else "main")
+def test_lock_is_fresh_for_pyproject(project_dir):
+    """Each uv.lock records the pyproject dependencies it was resolved for; they must be today's."""
+    project = tomllib.loads((project_dir / "pyproject.toml").read_text())["project"]
+    lock = tomllib.loads((project_dir / "uv.lock").read_text())
+    root = next(p for p in lock["package"] if p["name"] == project["name"])
+    locked_for = sorted(_requirement(r["name"], r.get("specifier", ""), r.get("marker", "")) for r in root["metadata"]["requires-dist"])
+    wanted = []
+    for dependency in project["dependencies"]:
+        requirement, _, marker = dependency.partition(";")
+        name = re.split(r"[<>=!~\[ ]", requirement.strip(), maxsplit=1)[0]
+        wanted.append(_requirement(name, requirement.strip()[len(name):], marker.strip().replace('"', "'")))
+    assert locked_for == sorted(wanted), (
+        f"{project_dir.name}/pyproject.toml changed since its uv.lock was made: run "
+        f"`.tools/uv/bin/uv lock --project {project_dir.relative_to(environment_yml.ROOT) or '.'}`"
     )
 
 
