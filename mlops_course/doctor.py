@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import platform
 import shutil
@@ -22,6 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlops_course import containers
 from mlops_course.paths import REPO_ROOT
 
 OK, WARNING, FAILURE = "ok", "warning", "failure"
@@ -50,6 +50,10 @@ INOTIFY_MIN = {"fs.inotify.max_user_watches": 524288, "fs.inotify.max_user_insta
 #: Ports a lab or the set-up binds on 127.0.0.1; a taken one is a warning here
 #: (JupyterLab moves to the next free port), a lab that needs one checks it itself.
 PORTS = {8888: "JupyterLab"}
+#: Ports the docker tier's labs bind on 127.0.0.1; a taken one is a warning (the lab names who holds it).
+DOCKER_PORTS = {containers.REGISTRY_PORT: "the local registry of lab 02-registry"}
+#: Free space (GiB) under Docker's data folder (docker info: DockerRootDir) below which the doctor warns.
+DOCKER_ROOT_MIN_FREE_GIB = 5
 
 
 class CourseEnvironmentError(RuntimeError):
@@ -239,6 +243,7 @@ def _run(cmd: list[str], timeout: float = 15) -> subprocess.CompletedProcess:
 
 
 def check_docker() -> Check:
+    """A daemon this user may use: tells "no daemon" from "permission denied", and names the engine."""
     if shutil.which("docker") is None:
         return Check(
             "docker",
@@ -247,31 +252,93 @@ def check_docker() -> Check:
             "install Docker Engine (Linux: `sudo apt-get install docker.io`), Docker Desktop (macOS, Windows) "
             "or Podman with its Docker API, then run the doctor again",
         )
+    # The labs talk to the daemon through the docker SDK; ask the same way, so that the doctor and the labs agree.
     try:
-        result = _run(["docker", "version", "--format", "{{json .}}"])
-    except subprocess.TimeoutExpired:
-        return Check("docker", FAILURE, "the Docker daemon did not answer in 15 s", "restart Docker (Linux: `sudo systemctl restart docker`)")
-    if result.returncode != 0:
-        err = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
-        if "permission denied" in err[0].lower():
-            return Check(
-                "docker",
-                FAILURE,
-                "the daemon runs but this user may not use it",
-                "add yourself to the docker group: `sudo usermod -aG docker $USER`, then log out and in",
-            )
+        client = containers.connect(timeout=15)
+        version = client.version()
+    except containers.DaemonUnavailable as exc:
+        return Check("docker", FAILURE, exc.detail, exc.fix)
+    except Exception as exc:  # an answer that is not the Docker API
+        return Check("docker", FAILURE, f"the daemon answered, but not as expected: {str(exc)[:120]}",
+                     "run `docker version` in a terminal and fix what it reports")
+    host, _ = containers.docker_host()
+    return Check("docker", OK, f"{containers.describe_engine(version)} at {containers.shown_host(host)}")
+
+
+def check_docker_disk(info: dict | None = None, engine: str | None = None, host: str | None = None) -> Check:
+    """Room for images under Docker's data folder (``DockerRootDir``), when it is on this machine."""
+    if info is None or engine is None or host is None:
+        client = containers.connect(timeout=15)
+        info, engine = client.info(), containers.engine_name(client.version())
+        host = containers.docker_host()[0]
+    root = info.get("DockerRootDir") or ""
+    local = host.startswith(("unix://", "http+unix://")) and engine != "Docker Desktop"
+    if not (local and root and Path(root).is_dir()):
+        return Check("docker disk", OK, f"not measured: {engine}'s data live in its own VM or machine "
+                                        "(Docker Desktop: Settings > Resources shows the disk)")
+    free = shutil.disk_usage(root).free / 2**30
+    detail = f"{free:.1f} GiB free under Docker's data folder {containers.shown_host(root)}"
+    if free < DOCKER_ROOT_MIN_FREE_GIB:
         return Check(
-            "docker",
-            FAILURE,
-            f"no Docker daemon answers: {err[0][:120]}",
-            "start it (Linux: `sudo systemctl start docker`; macOS/Windows: open Docker Desktop)",
+            "docker disk",
+            WARNING,
+            f"{detail} (the labs' images need about {DOCKER_ROOT_MIN_FREE_GIB} GiB)",
+            "`docker system df` shows what takes the space; `docker system prune` removes stopped containers, "
+            "dangling images and the build cache; a lab's cleanup cell removes exactly that lab's images",
         )
+    return Check("docker disk", OK, detail)
+
+
+def check_registry_tool(client=None) -> Check:
+    """Lab 02-registry runs Debian's docker-registry, else the registry:2 image: is one of them here?"""
+    if shutil.which(containers.REGISTRY_BINARY):
+        return Check("registry", OK, f"{containers.REGISTRY_BINARY} found (Debian's Distribution registry)")
     try:
-        server = json.loads(result.stdout).get("Server") or {}
-    except json.JSONDecodeError:
-        server = {}
-    flavour = next((c.get("Name") for c in server.get("Components", []) if c.get("Name")), "Docker Engine")
-    return Check("docker", OK, f"{flavour} {server.get('Version', '?')} answers")
+        (client or containers.connect(timeout=15)).images.get(containers.REGISTRY_IMAGE)
+        return Check("registry", OK, f"the {containers.REGISTRY_IMAGE} image is here")
+    except Exception:
+        pass
+    return Check(
+        "registry",
+        WARNING,
+        f"no {containers.REGISTRY_BINARY} command and no {containers.REGISTRY_IMAGE} image: "
+        "lab 02-registry will pull the image (needs the internet once)",
+        f"`docker pull {containers.REGISTRY_IMAGE}` while online, or `sudo apt-get install docker-registry` (Debian/Ubuntu)",
+    )
+
+
+def check_docker_ports(ports: dict[int, str] = DOCKER_PORTS) -> list[Check]:
+    """The docker tier's ports on 127.0.0.1; a taken one is a warning that names who holds it."""
+    checks = []
+    for port, user in ports.items():
+        if containers.port_in_use(port):
+            checks.append(Check(f"port {port}", WARNING, f"127.0.0.1:{port} ({user}) is already in use",
+                                containers.describe_port_owner(port, _docker_client_or_none())))
+        else:
+            checks.append(Check(f"port {port}", OK, f"127.0.0.1:{port} ({user}) is free"))
+    return checks
+
+
+def _docker_client_or_none():
+    try:
+        return containers.connect(timeout=5)
+    except Exception:
+        return None
+
+
+def docker_checks() -> list[Check]:
+    """Everything the docker tier needs, after its ports: the daemon, room for images, a registry for lab 02."""
+    daemon = check_docker()
+    if daemon.status != OK:
+        return [daemon]
+    client = containers.connect(timeout=15)
+    checks = [daemon]
+    try:
+        checks.append(check_docker_disk(client.info(), containers.engine_name(client.version()), containers.docker_host()[0]))
+    except Exception as exc:
+        checks.append(Check("docker disk", WARNING, f"not measured: {str(exc)[:120]}", "run `docker system df`"))
+    checks.append(check_registry_tool(client))
+    return checks
 
 
 def check_inotify() -> list[Check]:
@@ -325,6 +392,20 @@ def check_cluster() -> Check:
     return Check("cluster", OK, f"context {context} is ready")
 
 
+def check_components(names: list[str]) -> Check:
+    """Before ``cluster/up NAME ...``: will these components fit in the memory the cluster has left?"""
+    from mlops_course import cluster, components
+
+    try:
+        problems = components.check(names)
+    except cluster.ClusterError as exc:
+        return Check("components", WARNING, f"cannot ask the cluster: {str(exc)[:160]}", "bring the cluster up first: cluster/up")
+    wanted = ", ".join(components.with_needs(names))
+    if problems:
+        return Check("components", WARNING, f"{wanted} will not fit", problems[0])
+    return Check("components", OK, f"{wanted}: installed, or fit in the memory the cluster has left")
+
+
 # --- tiers --------------------------------------------------------------------
 
 
@@ -336,7 +417,8 @@ def checks_for(tier: str) -> list[Check]:
     checks = [check_python(), *check_environments(), check_kernels(), check_memory(sized), check_disk(sized), check_architecture()]
     checks += check_ports()
     if "docker" in NEEDS[tier]:
-        checks.append(check_docker())
+        checks += check_docker_ports()
+        checks += docker_checks()
     if "cluster" in NEEDS[tier]:
         checks += [check_tool("kubectl", "talks to the cluster", True), check_tool("kind", "makes a cluster on a laptop", False)]
         checks += check_inotify()
@@ -378,8 +460,14 @@ def require(tier: str, env: str = "mlops-course") -> list[Check]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/course doctor", description=__doc__.splitlines()[0])
     parser.add_argument("--tier", choices=(*TIERS, "all"), default="all", help="check only what this tier needs (default: all)")
+    from mlops_course.components import COMPONENTS
+
+    parser.add_argument("--components", nargs="+", metavar="NAME", default=[], choices=list(COMPONENTS),
+                        help="also check that these cluster components (cluster/README.md) fit before installing them")
     args = parser.parse_args(argv)
     checks = checks_for(args.tier)
+    if args.components:
+        checks.append(check_components(args.components))
     print(format_table(checks))
     bad = failures(checks)
     if bad:

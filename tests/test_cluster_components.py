@@ -285,3 +285,24 @@ def test_the_installer_applies_waits_is_idempotent_and_reports_a_component_that_
         assert components.status()[1] == ("broken", "v1.0.0 NOT ready: cluster/up broken says why")
     finally:
         cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+@pytest.mark.cluster
+@on_cluster
+def test_the_doctor_answers_the_memory_question_before_an_install():
+    from mlops_course import doctor
+
+    check = doctor.check_components(["kserve"])
+    fits = components.node_memory_free_mib() >= sum(components.COMPONENTS[n].uses_mib for n in ("cert-manager", "kserve"))
+    assert check.name == "components" and "cert-manager, kserve" in check.detail
+    assert check.status == (doctor.OK if fits else doctor.WARNING), check
+
+
+def test_the_doctor_says_when_it_cannot_ask_the_cluster(monkeypatch, tmp_path):
+    from mlops_course import doctor
+
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
+    if __import__("shutil").which("kubectl") is None:
+        pytest.skip("no kubectl")
+    check = doctor.check_components(["kfp"])
+    assert check.status == doctor.WARNING and "cannot ask the cluster" in check.detail and "cluster/up" in check.fix

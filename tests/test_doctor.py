@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import shutil
 import socket
 
 import pytest
 
-from mlops_course import doctor
+from mlops_course import containers, doctor
 
 
 def test_local_tier_is_ready_on_the_test_machine():
@@ -94,3 +96,110 @@ def test_a_tier_is_skipped_with_the_doctors_reason_exactly_when_it_is_not_ready(
             assert all(c.fix in reason for c in problems)
         else:
             assert reason is None
+
+
+# --- the docker tier ------------------------------------------------------------------------
+
+
+def test_the_docker_tier_checks_the_registry_port_and_the_local_tier_does_not():
+    docker_names = {c.name for c in doctor.checks_for("docker")}
+    assert {"port 5055", "docker"} <= docker_names
+    assert "port 5055" not in {c.name for c in doctor.checks_for("local")}
+    if "docker" not in {c.name for c in doctor.tier_problems("docker")}:
+        assert {"docker disk", "registry"} <= docker_names
+
+
+def test_a_taken_registry_port_is_a_warning_that_names_the_holder():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        [check] = doctor.check_docker_ports({port: "a test registry"})
+    assert check.status == doctor.WARNING, "a warning: the lab itself stops with the same message"
+    assert f"127.0.0.1:{port}" in check.fix
+    assert str(os.getpid()) in check.fix or "ss -ltnp" in check.fix
+
+
+def test_no_docker_daemon_is_a_failure_that_says_how_to_start_one(monkeypatch, tmp_path):
+    if shutil.which("docker") is None:
+        pytest.skip("no docker command: check_docker stops before it asks a daemon")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-daemon.sock")
+    check = doctor.check_docker()
+    assert check.status == doctor.FAILURE
+    assert "no Docker daemon answers" in check.detail and "systemctl start docker" in check.fix
+
+
+class FakeClient:
+    """Stands in for docker.DockerClient where a test needs a given answer."""
+
+    def __init__(self, version=None, images=()):
+        self._version, self._images = version or {}, set(images)
+        outer = self
+
+        class Images:
+            def get(self, name):
+                if name not in outer._images:
+                    raise LookupError(name)
+                return name
+
+        self.images = Images()
+
+    def version(self):
+        return self._version
+
+
+def test_a_daemon_this_user_may_not_use_is_told_apart(monkeypatch):
+    if shutil.which("docker") is None:
+        pytest.skip("no docker command")
+    message = "DockerException: ('Connection aborted.', PermissionError(13, 'Permission denied'))"
+
+    def refuse(timeout=0):
+        raise containers.DaemonUnavailable(*containers.explain_connection_error(message, "unix:///var/run/docker.sock"))
+
+    monkeypatch.setattr(containers, "connect", refuse)
+    check = doctor.check_docker()
+    assert check.status == doctor.FAILURE and "may not use it" in check.detail and "docker group" in check.fix
+
+
+@pytest.mark.parametrize("engine", ["Docker Engine", "Docker Desktop", "Podman"])
+def test_the_doctor_says_which_engine_answered(monkeypatch, engine):
+    if shutil.which("docker") is None:
+        pytest.skip("no docker command")
+    versions = {
+        "Docker Engine": {"Platform": {"Name": "Docker Engine - Community"}, "ApiVersion": "1.47",
+                          "Components": [{"Name": "Engine", "Version": "27.4.0"}]},
+        "Docker Desktop": {"Platform": {"Name": "Docker Desktop 4.37.1 (178610)"}, "ApiVersion": "1.47",
+                           "Components": [{"Name": "Engine", "Version": "27.4.0"}]},
+        "Podman": {"Platform": {"Name": "linux/amd64/fedora-41"}, "ApiVersion": "1.41",
+                   "Components": [{"Name": "Podman Engine", "Version": "5.3.1"}]},
+    }
+    monkeypatch.setattr(containers, "connect", lambda timeout=0: FakeClient(versions[engine]))
+    check = doctor.check_docker()
+    assert check.status == doctor.OK and check.detail.startswith(engine)
+
+
+def test_little_room_under_dockers_data_folder_is_a_warning(monkeypatch, tmp_path):
+    info = {"DockerRootDir": str(tmp_path)}
+    monkeypatch.setattr(doctor, "DOCKER_ROOT_MIN_FREE_GIB", 10**9)
+    check = doctor.check_docker_disk(info, "Docker Engine", "unix:///var/run/docker.sock")
+    assert check.status == doctor.WARNING and "docker system prune" in check.fix
+    monkeypatch.setattr(doctor, "DOCKER_ROOT_MIN_FREE_GIB", 0)
+    assert doctor.check_docker_disk(info, "Docker Engine", "unix:///var/run/docker.sock").status == doctor.OK
+
+
+def test_dockers_data_folder_is_not_measured_where_it_is_not_on_this_machine(monkeypatch, tmp_path):
+    monkeypatch.setattr(doctor, "DOCKER_ROOT_MIN_FREE_GIB", 10**9)
+    info = {"DockerRootDir": str(tmp_path)}
+    for engine, host in (("Docker Desktop", "unix:///var/run/docker.sock"), ("Docker Engine", "tcp://10.0.0.5:2376"),
+                         ("Docker Engine", "unix:///var/run/docker.sock")):
+        if engine == "Docker Engine" and host.startswith("unix"):
+            info = {"DockerRootDir": str(tmp_path / "not-here")}
+        check = doctor.check_docker_disk(info, engine, host)
+        assert check.status == doctor.OK and check.detail.startswith("not measured")
+
+
+def test_no_registry_at_hand_is_a_warning_that_says_what_to_get(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    check = doctor.check_registry_tool(FakeClient())
+    assert check.status == doctor.WARNING and "docker pull registry:2" in check.fix and "docker-registry" in check.fix
+    assert doctor.check_registry_tool(FakeClient(images=["registry:2"])).status == doctor.OK

@@ -1,0 +1,367 @@
+"""mlops_course.containers: the Docker helpers of the Part 2 labs.
+
+The first half needs no daemon: error messages, engine names, the build log
+parser, cgroup file parsing, the lock pins, the registry's configuration and
+its port check. The second half (marked ``docker``, skipped with the doctor's
+reason where no daemon answers) runs the error paths for real: a failing
+build, a registry port that is taken, and cleanup by label.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import uuid
+
+import pytest
+
+import conftest
+from mlops_course import containers, doctor, paths
+
+DOCKER_REASON = conftest.tier_skip_reason("docker")
+needs_docker = [pytest.mark.docker, pytest.mark.skipif(DOCKER_REASON is not None, reason=DOCKER_REASON or "")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- connecting -----------------------------------------------------------------------
+
+# What the docker SDK raised on the course's CI machine, as a user outside the docker group and with no daemon.
+PERMISSION = "DockerException: Error while fetching server API version: ('Connection aborted.', PermissionError(13, 'Permission denied'))"
+NO_SOCKET = "DockerException: Error while fetching server API version: ('Connection aborted.', FileNotFoundError(2, 'No such file or directory'))"
+REFUSED = ("DockerException: Error while fetching server API version: HTTPConnectionPool(host='127.0.0.1', port=1): "
+           "Max retries exceeded with url: /version (Caused by NewConnectionError(...: Failed to establish a new "
+           "connection: [Errno 111] Connection refused'))")
+
+
+def test_permission_denied_is_told_apart_from_no_daemon():
+    kind, detail, fix = containers.explain_connection_error(PERMISSION, "unix:///var/run/docker.sock")
+    assert kind == "permission"
+    assert "may not use it" in detail and "usermod -aG docker" in fix and "log out" in fix
+    for message in (NO_SOCKET, REFUSED):
+        kind, detail, fix = containers.explain_connection_error(message, "unix:///var/run/docker.sock")
+        assert kind == "no-daemon"
+        assert "no Docker daemon answers" in detail
+        assert "systemctl start docker" in fix and "Docker Desktop" in fix and "podman.socket" in fix
+
+
+def test_timeouts_and_unknown_errors_are_explained_too():
+    assert containers.explain_connection_error("ReadTimeout: Read timed out. (read timeout=15)", "unix:///x")[0] == "timeout"
+    kind, detail, _ = containers.explain_connection_error("APIError: 500 Server Error: something odd", "unix:///x")
+    assert kind == "other" and "something odd" in detail
+
+
+def test_a_home_folder_in_the_daemon_address_is_not_printed():
+    home = os.path.expanduser("~")
+    if home in ("/", "~"):
+        pytest.skip("no home folder")
+    _, detail, _ = containers.explain_connection_error(NO_SOCKET, f"unix://{home}/.docker/run/docker.sock")
+    assert home not in detail and "unix://~/.docker/run/docker.sock" in detail
+
+
+def test_connect_to_no_daemon_raises_the_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-daemon.sock")
+    with pytest.raises(containers.DaemonUnavailable) as caught:
+        containers.connect(timeout=5)
+    assert caught.value.kind == "no-daemon"
+    assert "Fix: start one" in str(caught.value)
+
+
+def test_docker_host_follows_the_environment(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
+    assert containers.docker_host() == ("tcp://127.0.0.1:2375", None)
+
+
+# The shapes of `GET /version` from each engine (trimmed): Debian's dockerd 20.10 (measured here),
+# Docker Desktop and Podman's Docker-compatible API.
+ENGINE = {"Platform": {"Name": ""}, "Version": "20.10.24+dfsg1", "ApiVersion": "1.41",
+          "Components": [{"Name": "Engine", "Version": "20.10.24+dfsg1"}, {"Name": "containerd", "Version": "1.6.20"}]}
+DESKTOP = {"Platform": {"Name": "Docker Desktop 4.37.1 (178610)"}, "Version": "27.4.0", "ApiVersion": "1.47",
+           "Components": [{"Name": "Engine", "Version": "27.4.0"}, {"Name": "containerd", "Version": "1.7.21"}]}
+PODMAN = {"Platform": {"Name": "linux/amd64/debian-12"}, "Version": "4.3.1", "ApiVersion": "1.41",
+          "Components": [{"Name": "Podman Engine", "Version": "4.3.1"}, {"Name": "conmon", "Version": "2.1.6"}]}
+
+
+@pytest.mark.parametrize("version, name", [(ENGINE, "Docker Engine"), (DESKTOP, "Docker Desktop"), (PODMAN, "Podman")])
+def test_the_engine_is_named_from_its_version(version, name):
+    assert containers.engine_name(version) == name
+    assert containers.describe_engine(version).startswith(name)
+
+
+def test_engine_descriptions_carry_the_versions():
+    assert containers.describe_engine(ENGINE) == "Docker Engine 20.10.24+dfsg1 (API 1.41)"
+    assert "4.37.1" in containers.describe_engine(DESKTOP) and "engine 27.4.0" in containers.describe_engine(DESKTOP)
+    assert containers.describe_engine(PODMAN) == "Podman 4.3.1 (Docker API 1.41)"
+
+
+# --- building -----------------------------------------------------------------------------
+
+# The classic builder's messages for a build whose first steps came from the cache and whose last step failed.
+FAILED_BUILD = [
+    {"stream": "Step 1/4 : FROM python:3.11-slim"}, {"stream": "\n"}, {"stream": " ---> 693796ff0eed\n"},
+    {"stream": "Step 2/4 : LABEL mlops-course.lab=t"}, {"stream": "\n"}, {"stream": " ---> Using cache\n"},
+    {"stream": " ---> 09cae59f3cd5\n"},
+    {"stream": "Step 3/4 : COPY a.txt /a.txt"}, {"stream": "\n"}, {"stream": " ---> 6cd015f6c5f4\n"},
+    {"stream": "Step 4/4 : RUN python3 -c 'import sys; print(\"about to fail\"); sys.exit(3)'"}, {"stream": "\n"},
+    {"stream": " ---> Running in a7acd1a07f61\n"}, {"stream": "about to fail\n"},
+    {"stream": "Removing intermediate container a7acd1a07f61\n"},
+    {"errorDetail": {"code": 3, "message": "The command '/bin/sh -c python3 ...' returned a non-zero code: 3"},
+     "error": "The command '/bin/sh -c python3 ...' returned a non-zero code: 3"},
+]
+
+
+def test_the_build_log_says_which_steps_were_cached_and_what_failed():
+    steps, image_id, error = containers.parse_build_log(FAILED_BUILD)
+    assert [s.outcome for s in steps] == ["base", "cached", "built", "built"]
+    assert steps[-1].output == ["about to fail"], "the builder's own lines are not the step's output"
+    assert image_id is None and "non-zero code: 3" in error
+
+
+def test_a_successful_build_log_gives_the_image_id():
+    chunks = [{"stream": "Step 1/1 : FROM python:3.11-slim"}, {"stream": " ---> 693796ff0eed\n"},
+              {"aux": {"ID": "sha256:abc"}}, {"stream": "Successfully built abc\n"}]
+    steps, image_id, error = containers.parse_build_log(chunks)
+    assert len(steps) == 1 and image_id == "sha256:abc" and error is None
+
+
+def test_a_dockerfile_that_labels_its_images_is_recognised():
+    assert containers.dockerfile_labels_lab("FROM x\nLABEL mlops-course.lab=02-registry\n", "02-registry")
+    assert containers.dockerfile_labels_lab('FROM x\nlabel other=1 mlops-course.lab="02-registry"\n', "02-registry")
+    assert not containers.dockerfile_labels_lab("FROM x\nLABEL mlops-course.lab=02-registry-b\n", "02-registry")
+    assert not containers.dockerfile_labels_lab("FROM x\n# LABEL mlops-course.lab=02-registry\n", "02-registry")
+
+
+def test_a_missing_dockerfile_is_a_build_error(tmp_path):
+    with pytest.raises(containers.BuildError, match="no Dockerfile"):
+        containers.build_image(None, tmp_path, "x:1", "t")
+
+
+@pytest.mark.parametrize(
+    "created_by, expected",
+    [
+        ('/bin/sh -c #(nop)  CMD ["python" "train.py"]', 'CMD ["python" "train.py"]'),
+        ("/bin/sh -c #(nop) COPY file:" + "a" * 64 + " in /app/train.py ", "COPY file:aaaaaaaaaaaa… in /app/train.py"),
+        ("/bin/sh -c pip install --no-cache-dir -r requirements.txt", "RUN pip install --no-cache-dir -r requirements.txt"),
+        ("|1 VERSION=2 /bin/sh -c echo $VERSION", "RUN echo $VERSION"),
+        ("RUN /bin/sh -c apt-get update # buildkit", "RUN /bin/sh -c apt-get update"),
+        ("", "(imported: made by debootstrap)"),
+    ],
+)
+def test_history_entries_read_like_dockerfile_lines(created_by, expected):
+    assert containers.instruction(created_by, "made by debootstrap") == expected
+
+
+def test_sizes_read_like_docker_images():
+    assert [containers.human_size(n) for n in (15, 11_808, 21_620_833, 238_939_480, 2_500_000_000)] == [
+        "15 B", "11.8 kB", "21.6 MB", "239 MB", "2.5 GB"]
+
+
+# --- cgroups ----------------------------------------------------------------------------------
+
+
+def test_memory_limits_from_both_cgroup_versions():
+    assert containers.parse_memory_limit("134217728\n") == 128 * 2**20
+    assert containers.parse_memory_limit("max") is None, "v2: no limit"
+    assert containers.parse_memory_limit("9223372036854771712") is None, "v1: no limit"
+    assert containers.parse_memory_limit(None) is None
+
+
+def test_cpu_limits_from_both_cgroup_versions():
+    assert containers.parse_cpu_v2("50000 100000") == 0.5
+    assert containers.parse_cpu_v2("max 100000") is None
+    assert containers.parse_cpu_v1("150000", "100000") == 1.5
+    assert containers.parse_cpu_v1("-1", "100000") is None
+    stat = containers.parse_cpu_stat("nr_periods 22\nnr_throttled 20\nthrottled_time 983416125\n")
+    assert stat == {"nr_periods": 22, "nr_throttled": 20, "throttled_time": 983416125}
+
+
+def test_the_cgroup_paths_are_the_kernels():
+    assert containers.CGROUP_V2["memory"] == "/sys/fs/cgroup/memory.max"
+    assert containers.CGROUP_V2["cpu"] == "/sys/fs/cgroup/cpu.max"
+    assert containers.CGROUP_V1["memory"] == "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+    assert containers.CGROUP_V1["cpu_quota"] == "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"
+
+
+# --- pins, labels, registry ---------------------------------------------------------------------
+
+
+def test_requirements_are_pinned_to_the_lock_for_linux():
+    pins = dict(line.split("==") for line in containers.pinned_requirements(["numpy", "pandas", "scikit-learn"]))
+    locked = doctor.locked_packages()
+    for name in ("numpy", "pandas", "scikit-learn", "scipy", "joblib"):
+        assert pins[name] == locked[name]
+    assert "colorama" not in pins and "pywin32" not in pins, "Windows-only dependencies stay out of a Linux image"
+    with pytest.raises(KeyError, match="not-a-package"):
+        containers.pinned_requirements(["not-a-package"])
+
+
+def test_everything_gets_the_labs_label():
+    assert containers.labels("02-registry") == {"mlops-course.lab": "02-registry"}
+    assert containers.label_filter("02-registry") == {"label": "mlops-course.lab=02-registry"}
+    assert containers.describe_cleanup({"registry": 1, "containers": 1, "images": 3, "volumes": 0, "workdir": 1}) == (
+        "removed the registry, 1 container, 3 images, the lab's work folder")
+    assert containers.describe_cleanup({"registry": 0, "containers": 0}) == "nothing to remove"
+
+
+def test_the_registry_listens_on_loopback_only(tmp_path):
+    config = containers.registry_config(5055, tmp_path / "data")
+    assert "addr: 127.0.0.1:5055" in config and "0.0.0.0" not in config
+    assert f"rootdirectory: {tmp_path / 'data'}" in config
+
+
+def test_a_taken_registry_port_is_a_clear_error_naming_who_holds_it():
+    lab = f"test-port-{uuid.uuid4().hex[:8]}"
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert containers.port_in_use(port)
+        with pytest.raises(containers.PortTaken) as caught:
+            containers.start_registry(lab, port=port)
+    message = str(caught.value)
+    assert f"127.0.0.1:{port} is taken by" in message
+    assert str(os.getpid()) in message or "ss -ltnp" in message, "names the process, or says how to find it"
+    assert not (paths.WORK_ROOT / lab).exists(), "nothing was started"
+    assert not containers.port_in_use(port)
+
+
+def test_stopping_a_registry_that_never_ran_is_harmless():
+    lab = f"test-none-{uuid.uuid4().hex[:8]}"
+    assert containers.stop_registry(lab) is False
+    assert containers.stop_registry(lab) is False
+
+
+# --- against a real daemon -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def lab():
+    """A lab name of the test's own; everything labelled with it is removed afterwards."""
+    name = f"test-containers-{uuid.uuid4().hex[:8]}"
+    yield name
+    containers.cleanup(name, containers.connect())
+
+
+@pytest.fixture(scope="module")
+def client():
+    return containers.connect()
+
+
+def docker_test(function):
+    """Mark a test as needing the docker tier, skipped with the doctor's reason when it is not ready."""
+    for mark in reversed(needs_docker):
+        function = mark(function)
+    return function
+
+
+@docker_test
+def test_a_failing_build_names_the_step_and_shows_its_output(client, lab, tmp_path):
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {containers.BASE_IMAGE}\nLABEL mlops-course.lab={lab}\nRUN echo a first step\n"
+        "RUN python3 -c \"import sys; print('about to fail'); sys.exit(3)\"\nCMD [\"true\"]\n"
+    )
+    with pytest.raises(containers.BuildError) as caught:
+        containers.build_image(client, tmp_path, f"{lab}:1", lab)
+    message = str(caught.value)
+    assert "failed at step 4/5" in message and "sys.exit(3)" in message
+    assert "returned a non-zero code: 3" in message
+    assert "about to fail" in message and caught.value.log_tail == ["about to fail"]
+    # The steps before the failure left labelled intermediate images: cleanup finds and removes them.
+    assert containers.lab_objects(client, lab)["images"]
+    removed = containers.cleanup(lab, client)
+    assert removed["images"] >= 1 and not any(containers.lab_objects(client, lab).values())
+
+
+@docker_test
+def test_a_missing_base_image_says_how_to_get_it(client, lab, tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM mlops-course-no-such-base:never\n")
+    with pytest.raises(containers.BuildError) as caught:
+        containers.build_image(client, tmp_path, f"{lab}:1", lab)
+    message = str(caught.value)
+    assert "failed at step 1/" in message and "`docker pull mlops-course-no-such-base:never`" in message
+    assert containers._build_hint("pull access denied", containers.Step(1, f"FROM {containers.BASE_IMAGE}", "base")
+                                  ).endswith("build it with scripts/build_base_image.sh")
+
+
+@docker_test
+def test_a_build_is_timed_and_a_rebuild_comes_from_the_cache(client, lab, tmp_path):
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {containers.BASE_IMAGE}\nLABEL mlops-course.lab={lab}\nCOPY a.txt /a.txt\nCMD [\"cat\", \"/a.txt\"]\n")
+    (tmp_path / "a.txt").write_text("one\n")
+    first = containers.build_image(client, tmp_path, f"{lab}:1", lab)
+    again = containers.build_image(client, tmp_path, f"{lab}:1", lab)
+    (tmp_path / "a.txt").write_text("two\n")
+    edited = containers.build_image(client, tmp_path, f"{lab}:2", lab)
+    assert (first.built, first.cached) == (3, 0) and first.seconds > 0
+    assert (again.built, again.cached) == (0, 3)
+    assert [s.instruction for s in edited.steps if s.outcome == "built"] == ["COPY a.txt /a.txt", 'CMD ["cat", "/a.txt"]']
+    table = containers.layers(edited.image)
+    assert table["instruction"].iloc[-2].startswith("COPY file:") and table["bytes"].iloc[-2] == 4
+    assert containers.disk_size([first.image, edited.image]) < first.image.attrs["Size"] + 1000
+
+
+@docker_test
+def test_a_dockerfile_without_the_label_gets_it_from_the_build(client, lab, tmp_path):
+    (tmp_path / "Dockerfile").write_text(f"FROM {containers.BASE_IMAGE}\nCMD [\"true\"]\n")
+    build = containers.build_image(client, tmp_path, f"{lab}:1", lab)
+    assert build.image.labels.get(containers.LABEL) == lab
+
+
+@docker_test
+def test_cgroup_limits_are_read_back_from_a_container(client, lab):
+    box = client.containers.run(containers.BASE_IMAGE, ["sleep", "60"], detach=True, labels=containers.labels(lab),
+                                mem_limit="96m", nano_cpus=250_000_000)
+    limits = containers.cgroup_limits(box)
+    assert limits.version in ("v1", "v2")
+    assert limits.memory_limit == 96 * 2**20 and limits.cpus == 0.25
+
+
+@docker_test
+def test_cleanup_removes_exactly_the_labs_objects_and_is_safe_twice(client, lab):
+    other = client.containers.create(containers.BASE_IMAGE, ["true"], labels={containers.LABEL: lab + "-other"})
+    try:
+        client.containers.create(containers.BASE_IMAGE, ["true"], labels=containers.labels(lab))
+        client.volumes.create(f"{lab}-data", labels=containers.labels(lab))
+        code, out, _ = containers.run_python(client, lab, "print('hello')")
+        assert (code, out.strip()) == (0, "hello")
+        paths.workdir(lab)
+        removed = containers.cleanup(lab, client)
+        assert removed == {"registry": 0, "containers": 2, "images": 0, "volumes": 1, "workdir": 1}
+        assert containers.cleanup(lab, client) == {"registry": 0, "containers": 0, "images": 0, "volumes": 0, "workdir": 0}
+        other.reload()  # still there
+        client.images.get(containers.BASE_IMAGE)  # the base image is never touched
+    finally:
+        other.remove(force=True)
+
+
+@docker_test
+@pytest.mark.skipif(shutil.which(containers.REGISTRY_BINARY) is None, reason="no docker-registry command")
+def test_a_registry_port_taken_by_another_labs_registry_is_named(client, lab):
+    port = free_port()
+    registry = containers.start_registry(lab, port=port, client=client, how="binary")
+    assert registry.kind == "binary" and containers.registry_request(registry, "/v2/")[0] == 200
+    with pytest.raises(containers.PortTaken) as caught:
+        containers.start_registry(lab + "-second", port=port, client=client)
+    assert f"the registry of lab {lab}" in str(caught.value) and "cleanup" in str(caught.value)
+    check = doctor.check_docker_ports({port: "a test registry"})[0]
+    assert check.status == doctor.WARNING and f"the registry of lab {lab}" in check.fix
+    assert containers.cleanup(lab, client)["registry"] == 1
+    assert not containers.port_in_use(port)
+    assert containers.cleanup(lab, client)["registry"] == 0
+
+
+@docker_test
+@pytest.mark.skipif(shutil.which(containers.REGISTRY_BINARY) is None, reason="no docker-registry command")
+def test_a_registry_started_by_an_earlier_kernel_is_stopped_by_its_pid(client, lab):
+    port = free_port()
+    registry = containers.start_registry(lab, port=port, client=client, how="binary")
+    process = containers._STARTED.pop(registry.pid)  # as if the kernel that started it had been restarted
+    assert containers.stop_registry(lab) is True
+    assert process.wait(timeout=10) is not None  # ended (by its pid); reaped here, its parent
+    assert not containers.port_in_use(port)
+    assert not (paths.WORK_ROOT / lab / "registry" / "registry.pid").exists()
