@@ -314,8 +314,13 @@ def install(names: list[str], force: bool = False) -> None:
         raise SystemExit("not installing: " + problems[0] + " (or pass --force to try anyway)")
     for name in ordered:
         component = COMPONENTS[name]
-        print(f"[cluster] {name} {component.version}: {component.what}", flush=True)
+        # An installed component is only waited for: applying again would repeat its
+        # patches (an extra kubelet flag, a controller restart) for nothing.
+        again = name not in missing
+        print(f"[cluster] {name} {component.version}: {component.what}{' (installed: waiting for it)' if again else ''}", flush=True)
         for step in component.steps:
+            if again and not isinstance(step, Ready):
+                continue
             if isinstance(step, Apply):
                 _apply(step)
             elif isinstance(step, Kubectl):
