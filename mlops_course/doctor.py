@@ -15,10 +15,9 @@ import hashlib
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlops_course import containers
@@ -208,16 +207,10 @@ def check_disk(tier: str = "local", path: Path = REPO_ROOT) -> Check:
     return Check("disk", OK, detail)
 
 
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.5)
-        return s.connect_ex((host, port)) == 0
-
-
 def check_ports(ports: dict[int, str] = PORTS, required: bool = False) -> list[Check]:
     checks = []
     for port, user in ports.items():
-        if port_in_use(port):
+        if containers.port_in_use(port):
             checks.append(
                 Check(
                     f"port {port}",
@@ -308,15 +301,12 @@ def check_registry_tool(client=None) -> Check:
 
 
 def check_docker_ports(ports: dict[int, str] = DOCKER_PORTS) -> list[Check]:
-    """The docker tier's ports on 127.0.0.1; a taken one is a warning that names who holds it."""
-    checks = []
-    for port, user in ports.items():
-        if containers.port_in_use(port):
-            checks.append(Check(f"port {port}", WARNING, f"127.0.0.1:{port} ({user}) is already in use",
-                                containers.describe_port_owner(port, _docker_client_or_none())))
-        else:
-            checks.append(Check(f"port {port}", OK, f"127.0.0.1:{port} ({user}) is free"))
-    return checks
+    """The docker tier's ports on 127.0.0.1; a taken one is a warning whose fix names who holds it
+    (a container of another lab, say), which Docker can tell and ``ss`` cannot."""
+    return [
+        check if check.status == OK else replace(check, fix=containers.describe_port_owner(port, _docker_client_or_none()))
+        for port, check in zip(ports, check_ports(ports))
+    ]
 
 
 def _docker_client_or_none():
