@@ -416,6 +416,24 @@ def checks_for(tier: str) -> list[Check]:
     return checks
 
 
+def check_names(tier: str = "all") -> list[str]:
+    """The name of every check :func:`require` can show for ``tier``, on any machine, in its order.
+
+    A lab's committed doctor table is stale when this list changes (a new
+    environment, a new port): ``scripts/notebooks.py`` hashes it.
+    """
+    if tier not in NEEDS:
+        raise ValueError(f"unknown tier {tier!r}: use one of {', '.join(TIERS)}")
+    names = ["kernel", "python", *(f"env {name}" for name in KERNELS), "kernels", "memory", "disk", "cpu"]
+    names += [f"port {port}" for port in PORTS]
+    if "docker" in NEEDS[tier]:
+        names += [f"port {port}" for port in DOCKER_PORTS]
+        names += ["docker", "docker disk", "registry"]
+    if "cluster" in NEEDS[tier]:
+        names += ["kubectl", "kind", *(key.rsplit(".", 1)[-1] for key in INOTIFY_MIN), "cluster"]
+    return names
+
+
 def failures(checks: list[Check]) -> list[Check]:
     return [c for c in checks if c.status == FAILURE]
 

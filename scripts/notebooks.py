@@ -2,7 +2,8 @@
 
     python scripts/notebooks.py generate [--check]   labs/ from solutions/ (--check: fail on drift)
     python scripts/notebooks.py check                template, sync and output hygiene of every notebook
-    python scripts/notebooks.py refresh [NB ...]     re-run solution notebooks in place (papermill)
+    python scripts/notebooks.py refresh [NB ...]     re-run solution notebooks in place (papermill),
+                                                     recording the hashes of the code their outputs came from
     python scripts/notebooks.py run NB [-p NAME VALUE ...]   run one notebook headless into .work/runs/
 
 ``solutions/*.ipynb`` is the single source of each lab. Solution code sits
@@ -10,6 +11,11 @@ between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` in cells tagged
 ``solution``; the student version in ``labs/`` has those lines replaced by a
 placeholder and no outputs. The website shows the solution notebooks, with
 solution cells folded behind a toggle (their ``hide-input`` tag).
+
+``refresh`` records in ``metadata.course.source_hashes`` a hash of every helper
+module a notebook imports (directly or through other helper modules) and of
+the doctor's list of checks; the check recomputes them, so committed outputs
+made by older helpers fail until the notebook is refreshed.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import hashlib
 import json
 import re
 import sys
@@ -25,6 +32,7 @@ from pathlib import Path
 
 import nbformat
 
+from mlops_course import doctor
 from mlops_course.doctor import KERNELS, TIERS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,6 +100,8 @@ def student_version(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
     nb = copy.deepcopy(solution)
     for key in RUN_METADATA + ("widgets",):
         nb.metadata.pop(key, None)
+    # The hashes describe the solution's outputs; a student notebook has none.
+    nb.metadata.get("course", {}).pop(SOURCE_HASHES, None)
     for cell in nb.cells:
         for key in RUN_METADATA:
             cell.metadata.pop(key, None)
@@ -122,6 +132,119 @@ def generate(check: bool = False, solutions: Path = SOLUTIONS, labs: Path = LABS
         if not check:
             (labs / extra).unlink()
     return drifted
+
+
+# --- where the committed outputs came from ---------------------------------------
+
+PACKAGE = "mlops_course"
+SOURCE_HASHES = "source_hashes"
+#: The key under which the doctor's list of checks is hashed (lab 0 prints the doctor's table).
+DOCTOR_CHECKS = "doctor checks"
+#: IPython syntax that is not Python: magics, shell escapes, help.
+_IPYTHON_LINE = re.compile(r"^\s*([%!]|\S.*\?\s*$)")
+_IMPORT_LINE = re.compile(rf"^\s*(?:from\s+({PACKAGE}(?:\.\w+)*)\s+import[ \t]+([\w \t,()]+)|import\s+({PACKAGE}(?:\.\w+)*))", re.M)
+
+
+def _module_file(module: str, root: Path) -> Path | None:
+    base = root.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _parse(source: str) -> ast.Module | None:
+    lines = ["pass" if _IPYTHON_LINE.match(line) else line for line in source.splitlines()]
+    try:
+        return ast.parse("\n".join(lines))
+    except SyntaxError:
+        return None
+
+
+def imported_modules(source: str, root: Path = ROOT, current: str = "") -> set[str]:
+    """The helper modules (``mlops_course.x``) that ``source`` imports, anywhere in it.
+
+    ``current`` is the module ``source`` belongs to, for relative imports.
+    """
+    found: set[str] = set()
+
+    def add(module: str, names: list[str]) -> None:
+        if not (module == PACKAGE or module.startswith(PACKAGE + ".")):
+            return
+        found.add(module)
+        for name in names:  # ``from mlops_course import doctor`` imports the module mlops_course.doctor
+            if _module_file(f"{module}.{name}", root):
+                found.add(f"{module}.{name}")
+
+    tree = _parse(source)
+    if tree is None:  # not Python even without magics: read the import lines alone
+        for m in _IMPORT_LINE.finditer(source):
+            if m.group(3):
+                add(m.group(3), [])
+            else:
+                add(m.group(1), [n.strip() for n in m.group(2).replace("(", " ").replace(")", " ").split(",")])
+        return found
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                add(alias.name, [])
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:  # relative to the package of ``current``
+                package = current.split(".")[: -node.level] if current else []
+                module = ".".join(package + ([module] if module else []))
+            add(module, [alias.name for alias in node.names])
+    return found
+
+
+def helper_modules(nb: nbformat.NotebookNode, root: Path = ROOT) -> list[str]:
+    """Every helper module the notebook's code runs: what its cells import, and what those import, transitively."""
+    todo = set()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            todo |= imported_modules(cell.source, root)
+    done: set[str] = set()
+    while todo:
+        module = todo.pop()
+        if module in done:
+            continue
+        done.add(module)
+        # Importing mlops_course.x runs mlops_course/__init__.py first.
+        parts = module.split(".")
+        todo |= {".".join(parts[:i]) for i in range(1, len(parts))} - done
+        path = _module_file(module, root)
+        if path is not None:
+            todo |= imported_modules(path.read_text(), root, current=module if path.name != "__init__.py" else module + ".__init__") - done
+    return sorted(m for m in done if _module_file(m, root))
+
+
+def _digest(text: str) -> str:
+    # Line endings normalised: a checkout on Windows must give the same hash.
+    return hashlib.sha256(text.replace("\r\n", "\n").encode()).hexdigest()[:16]
+
+
+def source_hashes(nb: nbformat.NotebookNode, root: Path = ROOT) -> dict[str, str]:
+    """``{file: hash}`` of the code the notebook's outputs depend on, and of the doctor's checks."""
+    hashes = {}
+    for module in helper_modules(nb, root):
+        path = _module_file(module, root)
+        hashes[path.relative_to(root).as_posix()] = _digest(path.read_text())
+    hashes[DOCTOR_CHECKS] = _digest("\n".join(doctor.check_names()))
+    return hashes
+
+
+def stale_problems(nb: nbformat.NotebookNode, name: str, root: Path = ROOT) -> list[str]:
+    """Why the committed outputs of solution ``name`` may not be what today's code prints (empty: current)."""
+    fix = f"run scripts/course refresh solutions/{name}"
+    recorded = nb.metadata.get("course", {}).get(SOURCE_HASHES)
+    if not isinstance(recorded, dict):
+        return [f"the outputs record no hashes of the code that made them: {fix}"]
+    current = source_hashes(nb, root)
+    changed = sorted(k for k in current.keys() | recorded.keys() if current.get(k) != recorded.get(k))
+    if not changed:
+        return []
+    what = ", ".join(f"{k} ({'new' if k not in recorded else 'no longer used' if k not in current else 'changed'})" for k in changed)
+    return [f"the outputs were made by older code than the notebook runs now: {what}: {fix}"]
 
 
 # --- checks ---------------------------------------------------------------------
@@ -244,7 +367,9 @@ def all_problems() -> dict[str, list[str]]:
     report = {}
     for path in sorted(SOLUTIONS.glob("*.ipynb")):
         nb = read(path)
-        report[f"solutions/{path.name}"] = template_problems(nb) + hygiene_problems(nb, executed=True)
+        report[f"solutions/{path.name}"] = (
+            template_problems(nb) + hygiene_problems(nb, executed=True) + stale_problems(nb, path.name)
+        )
     for path in sorted(LABS.glob("*.ipynb")):
         report[f"labs/{path.name}"] = hygiene_problems(read(path), executed=False)
     for problem in generate(check=True):
@@ -276,8 +401,11 @@ def execute(src: Path, dest: Path, parameters: dict | None = None) -> float:
     return time.perf_counter() - start
 
 
-def strip_run_metadata(path: Path) -> None:
+def strip_run_metadata(path: Path, hashes: dict[str, str] | None = None) -> None:
+    """Drop what papermill adds; with ``hashes``, record them as the code the outputs came from."""
     nb = read(path)
+    if hashes is not None:
+        nb.metadata.setdefault("course", {})[SOURCE_HASHES] = hashes
     for key in RUN_METADATA:
         nb.metadata.pop(key, None)
     for cell in nb.cells:
@@ -294,6 +422,8 @@ def refresh(names: list[str]) -> int:
     for path in paths:
         budget = course_metadata(path)["budget_seconds"]
         print(f"running solutions/{path.name} ...", flush=True)
+        # Hashed before the run: the outputs come from the code as it was when the run began.
+        hashes = source_hashes(read(path))
         scratch = RUNS / path.name
         scratch.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -302,7 +432,7 @@ def refresh(names: list[str]) -> int:
             print(f"  FAILED: {exc}\n  solutions/{path.name} was left as it was.")
             failed += 1
             continue
-        strip_run_metadata(scratch)
+        strip_run_metadata(scratch, hashes)
         done.append((path, scratch))
         print(f"  {seconds:.1f} s ({'within' if seconds <= budget else 'OVER'} its budget of {budget} s)")
     for path, scratch in done:

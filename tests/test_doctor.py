@@ -203,3 +203,13 @@ def test_no_registry_at_hand_is_a_warning_that_says_what_to_get(monkeypatch):
     check = doctor.check_registry_tool(FakeClient())
     assert check.status == doctor.WARNING and "docker pull registry:2" in check.fix and "docker-registry" in check.fix
     assert doctor.check_registry_tool(FakeClient(images=["registry:2"])).status == doctor.OK
+
+
+def test_the_list_of_check_names_holds_every_check_a_tier_shows_in_its_order():
+    for tier in (*doctor.TIERS, "all"):
+        names = doctor.check_names(tier)
+        shown = ["kernel", *(c.name for c in doctor.checks_for(tier))]
+        assert set(shown) <= set(names), f"doctor.check_names({tier!r}) lacks {set(shown) - set(names)}"
+        assert shown == [n for n in names if n in shown], "the same order as the doctor's table"
+    assert "port 5055" in doctor.check_names("docker") and "port 5055" not in doctor.check_names("local")
+    assert {f"env {k}" for k in doctor.KERNELS} <= set(doctor.check_names("local"))

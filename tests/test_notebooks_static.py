@@ -191,3 +191,70 @@ def test_a_new_code_cell_without_tags_is_fine_but_solution_markers_need_the_tag(
     assert not any("cell 5" in p for p in notebooks.template_problems(nb))
     nb.cells[5].source = "### BEGIN SOLUTION\nx = 1\n### END SOLUTION"
     assert any("go together" in p for p in notebooks.template_problems(nb))
+
+
+# --- committed outputs come from the code the notebook runs now ----------------------
+
+
+@pytest.mark.parametrize("path", SOLUTION_PATHS, ids=lambda p: p.name)
+def test_committed_outputs_come_from_the_current_helpers(path):
+    problems = notebooks.stale_problems(notebooks.read(path), path.name)
+    assert problems == [], "\n".join(problems)
+
+
+def test_imports_are_found_through_magics_relative_imports_and_aliases(tmp_path):
+    package = tmp_path / "mlops_course"
+    package.mkdir()
+    for name in ("__init__", "alpha", "beta", "gamma"):
+        (package / f"{name}.py").write_text("")
+    source = (
+        "%matplotlib inline\n!ls\nimport mlops_course.alpha as a\n"
+        "from mlops_course import beta, not_a_module\n"
+        "text = 'from mlops_course import gamma'  # a string, not an import\n"
+    )
+    assert notebooks.imported_modules(source, tmp_path) == {"mlops_course", "mlops_course.alpha", "mlops_course.beta"}
+    assert notebooks.imported_modules("from . import gamma\nfrom .alpha import x", tmp_path, current="mlops_course.beta") == {
+        "mlops_course", "mlops_course.gamma", "mlops_course.alpha"}
+    # A cell that is not Python even without its magics: the import lines are still read.
+    assert notebooks.imported_modules("from mlops_course import gamma\nif x:\n", tmp_path) == {"mlops_course", "mlops_course.gamma"}
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    """A copy of the helper package, to change without touching the real one."""
+    shutil.copytree(notebooks.ROOT / "mlops_course", tmp_path / "mlops_course", ignore=shutil.ignore_patterns("__pycache__"))
+    return tmp_path
+
+
+def test_stale_check_fails_when_a_helper_it_reaches_or_the_doctors_checks_change(checkout, monkeypatch):
+    path = SOLUTION_PATHS[0]
+    nb = copy.deepcopy(notebooks.read(path))
+    nb.metadata["course"].pop(notebooks.SOURCE_HASHES, None)
+    [missing] = notebooks.stale_problems(nb, path.name, checkout)
+    assert f"run scripts/course refresh solutions/{path.name}" in missing
+
+    nb.metadata["course"][notebooks.SOURCE_HASHES] = notebooks.source_hashes(nb, checkout)
+    assert notebooks.stale_problems(nb, path.name, checkout) == []
+    # Every lab reaches cluster.py only through the doctor, which imports it inside a function.
+    assert "mlops_course/cluster.py" in nb.metadata["course"][notebooks.SOURCE_HASHES]
+    with open(checkout / "mlops_course" / "cluster.py", "a") as f:
+        f.write("\n# a change\n")
+    [changed] = notebooks.stale_problems(nb, path.name, checkout)
+    assert "mlops_course/cluster.py (changed)" in changed and f"refresh solutions/{path.name}" in changed
+
+    nb.metadata["course"][notebooks.SOURCE_HASHES] = notebooks.source_hashes(nb, checkout)
+    # Lab 0's case: a new environment adds a row to the doctor's table without a change to the notebook.
+    monkeypatch.setitem(notebooks.doctor.KERNELS, "mlops-course-new", checkout / "envs" / "new" / ".venv")
+    [rows] = notebooks.stale_problems(nb, path.name, checkout)
+    assert "doctor checks (changed)" in rows
+
+
+def test_refresh_records_the_hashes_and_the_student_version_drops_them(tmp_path):
+    scratch = tmp_path / SOLUTION_PATHS[0].name
+    shutil.copy(SOLUTION_PATHS[0], scratch)
+    hashes = notebooks.source_hashes(notebooks.read(scratch))
+    notebooks.strip_run_metadata(scratch, hashes)
+    nb = notebooks.read(scratch)
+    assert nb.metadata["course"][notebooks.SOURCE_HASHES] == hashes
+    assert notebooks.stale_problems(nb, scratch.name) == []
+    assert notebooks.SOURCE_HASHES not in notebooks.student_version(nb).metadata["course"]
