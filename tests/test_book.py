@@ -49,3 +49,172 @@ def test_search_index_covers_chapters_and_labs(site):
     assert (site / "search.html").exists()
     for word in ("fingerprint", "reproduc", "glossari"):
         assert word in index.lower(), word
+
+
+# --- glossary links -------------------------------------------------------------
+#
+# Every glossary term a chapter uses is linked with the {term} role at its first
+# use in that chapter, so a reader who opens any chapter first finds each term
+# one click away. A "use" is the entry's full name (or its plural), in any case,
+# in the chapter's prose: not in code, headings, directive lines, comments or
+# link addresses. The rule is made sensible for words that are also everyday
+# English:
+#
+# - the longest name wins: "writable layer" is a use of Writable layer, not of Layer;
+# - the Kubernetes and Kubeflow kinds that are everyday words (Deployment, Job,
+#   Service, Experiment) count only where they are written as the kind is,
+#   capitalised in the middle of a sentence ("a Service", not "any service");
+# - proper names that contain a term are not uses of it (the "MLOps course"
+#   kernel, TensorFlow Data Validation, Google's Artifact Registry, "Kubeflow
+#   components" in the sense of Pipelines, Katib and KServe);
+# - a chapter that uses a term's words in their everyday sense, where no test can
+#   tell, says so in a comment: <!-- not glossary terms: layer, slice -->.
+
+GLOSSARY = ROOT / "book" / "glossary.md"
+TERM_ROLE = re.compile(r"\{term\}`([^`]*)`")
+NOT_TERMS = re.compile(r"<!--\s*not glossary terms:(.*?)-->", re.S)
+KINDS = {"Deployment", "Job", "Service", "Experiment"}
+PROPER_NAMES = re.compile(
+    r"MLOps course|Hands-on MLOps|TensorFlow Data Validation|Artifact Registry|"
+    r"(?:Kubeflow|cluster|optional|named) components?",
+    re.I,
+)
+
+
+def chapters() -> list[Path]:
+    return sorted(p for p in (ROOT / "book").glob("*.md") if p != GLOSSARY)
+
+
+def glossary_entries(text: str | None = None) -> dict[str, str]:
+    """``{term: definition}`` from the glossary directive (a term line, then its indented definition)."""
+    text = GLOSSARY.read_text() if text is None else text
+    body = text.split(":::{glossary}", 1)[1].split("\n:::", 1)[0]
+    entries: dict[str, str] = {}
+    term = None
+    for line in body.splitlines():
+        if line.strip() and not line[0].isspace():
+            term = line.strip()
+            entries[term] = ""
+        elif term:
+            entries[term] += line.strip() + " "
+    return {t: d.strip() for t, d in entries.items()}
+
+
+def role_target(inner: str) -> str:
+    explicit = re.fullmatch(r"(.*?)\s*<([^>]+)>\s*", inner, re.S)
+    return (explicit.group(2) if explicit else inner).strip()
+
+
+def term_pattern(term: str) -> re.Pattern:
+    """The term's full name or its plural; a space, hyphen or dash between its words are alike."""
+    *words, last = re.split(r"[\s\-–]+", term)
+    plural = re.escape(last[:-1]) + "(?:y|ies)" if last.endswith("y") else re.escape(last) + "(?:s|es)?"
+    name = r"[\s\-–]+".join([*map(re.escape, words), plural])
+    if term in KINDS:  # written as the kind: capitalised, after a word in the same sentence
+        return re.compile(rf"(?<=[a-z0-9,;)’'][ \n]){name}(?![\w\-])")
+    return re.compile(rf"(?<![\w\-]){name}(?![\w\-])", re.I)
+
+
+def chapter_prose(text: str) -> str:
+    """The chapter with everything that is not running prose blanked out, positions kept."""
+    lines, fence = [], None
+    for line in text.splitlines():
+        stripped = line.strip()
+        opening = re.match(r"(`{3,}|~{3,})(.*)", stripped)
+        if fence:
+            if stripped and set(stripped) <= set(fence[0][0]) and len(stripped) >= len(fence[0]):
+                fence = None
+                lines.append("")
+            else:  # a figure's caption is prose; its options and any code are not
+                lines.append(line if fence[1] and not stripped.startswith(":") else "")
+        elif opening:
+            fence = (opening.group(1), opening.group(2).startswith("{"))
+            lines.append("")
+        elif stripped.startswith(("#", ":::")):
+            lines.append("")
+        else:
+            lines.append(line)
+    text = "\n".join(lines)
+    blank = lambda m: " " * len(m.group(0))  # noqa: E731
+    text = re.sub(r"<!--.*?-->", blank, text, flags=re.S)
+    return text
+
+
+def first_uses(text: str, terms: list[str]) -> dict[str, tuple[int, bool, str]]:
+    """``{term: (position, linked, context)}`` for the first use of each glossary term in ``text``."""
+    exempt = {t.strip().lower() for block in NOT_TERMS.findall(text) for t in block.split(",")}
+    prose = chapter_prose(text)
+    blank = lambda m: " " * len(m.group(0))  # noqa: E731
+    events = []
+
+    def linked(m):
+        events.append((m.start(), role_target(m.group(1)), True, m.group(0)))
+        return " " * len(m.group(0))
+
+    prose = TERM_ROLE.sub(linked, prose)
+    for pattern in (r"\{[a-z:\-]+\}`[^`]*`", r"`[^`\n]*`", r"\]\([^)]*\)", r"https?://\S+", PROPER_NAMES.pattern):
+        prose = re.sub(pattern, blank, prose, flags=re.I if pattern == PROPER_NAMES.pattern else 0)
+    for term in sorted(terms, key=len, reverse=True):
+        pattern = term_pattern(term)
+        if term.lower() not in exempt:
+            for m in pattern.finditer(prose):
+                context = " ".join(prose[max(0, m.start() - 40): m.end() + 40].split())
+                events.append((m.start(), term, False, context))
+        prose = pattern.sub(blank, prose)
+    first: dict[str, tuple[int, bool, str]] = {}
+    for position, term, is_link, context in sorted(events):
+        first.setdefault(term, (position, is_link, context))
+    return first
+
+
+def unlinked_terms(text: str, terms: list[str]) -> list[str]:
+    return [f"{term!r} at “…{context}…”" for term, (_, is_link, context) in first_uses(text, terms).items() if not is_link]
+
+
+def test_glossary_entries_each_give_a_korean_term():
+    entries = glossary_entries()
+    assert len(entries) >= 25
+    assert list(entries) == sorted(entries, key=str.lower), "keep the glossary in alphabetical order"
+    missing = [t for t, d in entries.items() if not re.search(r"Korean: [^.]*[\uac00-\ud7a3]", d)]
+    assert not missing, f"give each term its Korean name ('Korean: …'): {missing}"
+
+
+@pytest.mark.parametrize("chapter", chapters(), ids=lambda p: p.name)
+def test_term_roles_name_glossary_entries(chapter):
+    entries = {t.lower() for t in glossary_entries()}
+    unknown = [role_target(t) for t in TERM_ROLE.findall(chapter.read_text()) if role_target(t).lower() not in entries]
+    assert not unknown, f"{chapter.name} links terms the glossary lacks: {unknown}; add them to book/glossary.md"
+
+
+@pytest.mark.parametrize("chapter", chapters(), ids=lambda p: p.name)
+def test_glossary_terms_are_linked_at_first_use(chapter):
+    unlinked = unlinked_terms(chapter.read_text(), list(glossary_entries()))
+    assert not unlinked, (
+        f"{chapter.name} uses glossary terms without linking them at their first use: "
+        + "; ".join(unlinked)
+        + ". Link the first use with {term}`text <Term>`; if the words are meant in their everyday sense, "
+        "list the term in a '<!-- not glossary terms: ... -->' comment in the chapter"
+    )
+
+
+def test_the_glossary_check_catches_an_unlinked_term():
+    terms = ["Container", "Container image", "Layer", "Writable layer", "Service", "MLOps"]
+    names = lambda text: [t.split(" at ")[0] for t in unlinked_terms(text, terms)]  # noqa: E731
+    linked = "A {term}`container <Container>` starts from a {term}`container image <Container image>`; its layers are files."
+    assert names(linked) == ["'Layer'"]
+    # the first use counts, not a later link; a longer name masks the shorter one inside it
+    late = "Two containers run. Then a {term}`container <Container>` and a {term}`writable layer <Writable layer>`."
+    assert names(late) == ["'Container'"]
+    # code, headings, everyday "service", proper names and exempted words are not uses
+    quiet = ("# Containers\n\n`docker run` is code; any service will do; the MLOps course kernel.\n"
+             "```python\ncontainer = 1\n```\n<!-- not glossary terms: layer -->\nEvery layer of a stack.\n")
+    assert unlinked_terms(quiet, terms) == []
+    assert names("Each pod has a Service in front.") == ["'Service'"]
+    # and on a real chapter: remove its first link and the check names that term
+    chapter = ROOT / "book" / "00-setup.md"
+    text = chapter.read_text()
+    first = TERM_ROLE.search(text)
+    assert first, "00-setup.md links at least one term"
+    broken = text[: first.start()] + first.group(1).split("<")[0].strip() + text[first.end():]
+    names = [t.split(" at ")[0] for t in unlinked_terms(broken, list(glossary_entries()))]
+    assert repr(role_target(first.group(1))) in names
