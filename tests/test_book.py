@@ -75,8 +75,8 @@ TERM_ROLE = re.compile(r"\{term\}`([^`]*)`")
 NOT_TERMS = re.compile(r"<!--\s*not glossary terms:(.*?)-->", re.S)
 KINDS = {"Deployment", "Job", "Service", "Experiment"}
 PROPER_NAMES = re.compile(
-    r"MLOps course|Hands-on MLOps|TensorFlow Data Validation|Artifact Registry|"
-    r"(?:Kubeflow|cluster|optional|named) components?",
+    r"MLOps\s+course|Hands-on\s+MLOps|TensorFlow\s+Data\s+Validation|Artifact\s+Registry|"
+    r"(?:Kubeflow|cluster|optional|named)\s+components?",
     re.I,
 )
 
