@@ -76,7 +76,7 @@ NOT_TERMS = re.compile(r"<!--\s*not glossary terms:(.*?)-->", re.S)
 KINDS = {"Deployment", "Job", "Service", "Experiment"}
 PROPER_NAMES = re.compile(
     r"MLOps\s+course|Hands-on\s+MLOps|TensorFlow\s+Data\s+Validation|Artifact\s+Registry|"
-    r"(?:Kubeflow|cluster|optional|named)\s+components?",
+    r"Kubeflow\s+Pipelines|(?:Kubeflow|cluster|optional|named)\s+components?",
     re.I,
 )
 
