@@ -66,6 +66,8 @@ class Component:
     namespace_labels: tuple[tuple[str, str], ...] = ()
     timeout_seconds: int = 600
     port_forward: str = ""
+    #: The CustomResourceDefinitions it defines that the labs use: established means their API answers.
+    crds: tuple[str, ...] = ()
 
     @property
     def deployments(self) -> list[Ready]:
@@ -130,6 +132,7 @@ COMPONENTS: dict[str, Component] = {
             requests_mib=0,
             uses_mib=128,
             uses_source=COMMUNITY_TABLE,
+            crds=("certificates.cert-manager.io", "issuers.cert-manager.io", "clusterissuers.cert-manager.io"),
             timeout_seconds=300,
         ),
         Component(
@@ -143,6 +146,7 @@ COMPONENTS: dict[str, Component] = {
             requests_mib=0,
             uses_mib=25,
             uses_source=COMMUNITY_TABLE + " (v1.9.2)",
+            crds=("pytorchjobs.kubeflow.org", "tfjobs.kubeflow.org", "xgboostjobs.kubeflow.org"),
             timeout_seconds=300,
         ),
         Component(
@@ -164,6 +168,7 @@ COMPONENTS: dict[str, Component] = {
             requests_mib=3174,
             uses_mib=3552,
             uses_source=COMMUNITY_TABLE + " (KFP 2.16)",
+            crds=("workflows.argoproj.io", "scheduledworkflows.kubeflow.org", "viewers.kubeflow.org"),
             namespace_labels=(("pod-security.kubernetes.io/enforce", "baseline"), ("pod-security.kubernetes.io/warn", "restricted")),
             timeout_seconds=900,
             port_forward="kubectl -n kubeflow port-forward --address 127.0.0.1 svc/ml-pipeline-ui 8080:80",
@@ -184,6 +189,7 @@ COMPONENTS: dict[str, Component] = {
             uses_mib=476,
             uses_source=COMMUNITY_TABLE,
             namespace_labels=(("katib.kubeflow.org/metrics-collector-injection", "enabled"),),
+            crds=("experiments.kubeflow.org", "suggestions.kubeflow.org", "trials.kubeflow.org"),
             timeout_seconds=600,
             port_forward="kubectl -n kubeflow port-forward --address 127.0.0.1 svc/katib-ui 8081:80",
         ),
@@ -210,6 +216,7 @@ COMPONENTS: dict[str, Component] = {
             requests_mib=700,
             uses_mib=1200,
             uses_source=COMMUNITY_TABLE + " (KServe 0.18); each InferenceService adds its model server (2 GiB by default)",
+            crds=("inferenceservices.serving.kserve.io", "servingruntimes.serving.kserve.io", "clusterservingruntimes.serving.kserve.io"),
             timeout_seconds=600,
         ),
     )
@@ -267,6 +274,65 @@ def installed(component: Component) -> bool:
         if result.returncode != 0:
             return False
     return True
+
+
+# --- is it there and ready? (the kubeflow tier's question) ------------------------------
+
+
+def readiness_problem(component: Component, established: dict[str, bool], deployments: dict[tuple[str, str], dict]) -> str:
+    """Why ``component`` cannot be used yet, from what the cluster says; empty when it can.
+
+    ``established``: CRD name -> whether its Established condition is True, for
+    the CRDs that exist; ``deployments``: (namespace, name) -> the Deployment, for
+    those that exist.
+    """
+    missing_crds = [c for c in component.crds if c not in established]
+    missing_deployments = [f"{r.namespace}/{r.deployment}" for r in component.deployments if (r.namespace, r.deployment) not in deployments]
+    if missing_crds or missing_deployments:
+        if len(missing_crds) == len(component.crds) and len(missing_deployments) == len(component.deployments):
+            return f"{component.name} is not installed on this cluster: run cluster/up {component.name}"
+        lacking = [f"CRD {c}" for c in missing_crds] + [f"Deployment {d}" for d in missing_deployments]
+        return (f"{component.name} is only partly installed (no {', '.join(lacking)}): "
+                f"run cluster/up {component.name}, which installs it again and waits for it")
+    unready = [f"CRD {c} is not established" for c in component.crds if not established[c]]
+    for r in component.deployments:
+        deployment = deployments[(r.namespace, r.deployment)]
+        if not cluster.deployment_ready(deployment):
+            status = deployment.get("status", {})
+            unready.append(f"{r.namespace}/{r.deployment} has {status.get('availableReplicas', 0)} of "
+                           f"{deployment.get('spec', {}).get('replicas', 1)} replicas available")
+    if unready:
+        return (f"{component.name} is installed but not ready ({'; '.join(unready)}): "
+                f"cluster/up {component.name} waits for it and says why it is not ready")
+    return ""
+
+
+def readiness(names: list[str]) -> dict[str, str]:
+    """``{component: why it is not ready}`` for ``names`` and what they need, in installation order ("" = ready).
+
+    Per component, one kubectl call for its CRDs and one per namespace of its Deployments."""
+    report = {}
+    for name in with_needs(names):
+        component = COMPONENTS[name]
+        established = {}
+        if component.crds:
+            lines = cluster.kubectl(
+                "get", "crd", *component.crds, "--ignore-not-found", "--no-headers", "-o",
+                # custom-columns, unlike jsonpath, prints one row per CRD whether kubectl returns one or a list.
+                'custom-columns=NAME:.metadata.name,ESTABLISHED:.status.conditions[?(@.type=="Established")].status',
+            ).stdout.splitlines()
+            for line in lines:
+                crd, *state = line.split()
+                established[crd] = state == ["True"]
+        deployments = {}
+        for namespace in dict.fromkeys(r.namespace for r in component.deployments):
+            wanted = [r.deployment for r in component.deployments if r.namespace == namespace]
+            result = cluster.kubectl("get", "deployment", "-n", namespace, *wanted, "--ignore-not-found", "-o", "json")
+            found = json.loads(result.stdout) if result.stdout.strip() else {"items": []}
+            for d in found.get("items", [found] if found.get("kind") == "Deployment" else []):
+                deployments[(namespace, d["metadata"]["name"])] = d
+        report[name] = readiness_problem(component, established, deployments)
+    return report
 
 
 def fit_problems(names: list[str], free_mib: int) -> list[str]:

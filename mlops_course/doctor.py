@@ -6,6 +6,11 @@ exact fix. Labs call :func:`require` first, so a missing Docker daemon is one
 clear message instead of a traceback in the middle of a lab. The test suite
 asks :func:`tier_problems` why a tier is skipped, so the skip reason and the
 doctor never disagree.
+
+Only a missing capability is a failure (no daemon, no cluster, no base image,
+a component not installed): a tier that has it runs. Thresholds such as memory
+and disk are warnings, because they are measured with whatever already runs
+(dockerd, a cluster) and a tier that works must not be skipped for them.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ from mlops_course.paths import REPO_ROOT
 OK, WARNING, FAILURE = "ok", "warning", "failure"
 
 #: Tiers in the order a learner meets them. Every tier needs the local checks;
-#: docker adds a daemon; cluster adds a reachable cluster (which need not be
-#: made with Docker: CI's offline cluster is not); kubeflow adds to cluster.
+#: docker adds a daemon and the base image; cluster adds a reachable cluster
+#: (which need not be made with Docker: CI's offline cluster is not); kubeflow
+#: adds the components a lab names (``metadata.course.components``), installed and ready.
 TIERS = ("local", "docker", "cluster", "kubeflow")
 NEEDS = {"local": set(), "docker": {"docker"}, "cluster": {"cluster"}, "kubeflow": {"cluster"}, "all": {"docker", "cluster"}}
 
@@ -39,7 +45,8 @@ KERNELS = {
     **{f"mlops-course-{d.name}": d / ".venv" for d in sorted((REPO_ROOT / "envs").glob("*")) if (d / "uv.lock").exists()},
 }
 
-#: Memory (GiB, available) and disk (GiB, free) below which a tier fails.
+#: Memory (GiB, available) and disk (GiB, free) below which the doctor warns: a
+#: tier may still run, and what is running already (dockerd, a cluster) is not counted back.
 MIN_MEMORY_GIB = {"local": 2, "docker": 3, "cluster": 6, "kubeflow": 10}
 MIN_DISK_GIB = {"local": 3, "docker": 10, "cluster": 20, "kubeflow": 30}
 
@@ -187,21 +194,26 @@ def check_memory(tier: str = "local") -> Check:
 
     available = psutil.virtual_memory().available / 2**30
     need = MIN_MEMORY_GIB[tier]
-    detail = f"{available:.1f} GiB available, the {tier} tier needs {need} GiB"
+    detail = f"{available:.1f} GiB available, the {tier} tier wants {need} GiB"
     if available < need:
-        return Check("memory", FAILURE, detail, "close other programs (browsers, IDEs, other clusters) or use a bigger machine")
+        return Check(
+            "memory",
+            WARNING,
+            f"{detail} (measured with what already runs, Docker and a cluster included): labs may be slow or run out",
+            "close other programs (browsers, IDEs, other clusters) or use a bigger machine",
+        )
     return Check("memory", OK, detail)
 
 
 def check_disk(tier: str = "local", path: Path = REPO_ROOT) -> Check:
     free = shutil.disk_usage(path).free / 2**30
     need = MIN_DISK_GIB[tier]
-    detail = f"{free:.0f} GiB free, the {tier} tier needs {need} GiB"
+    detail = f"{free:.0f} GiB free, the {tier} tier wants {need} GiB"
     if free < need:
         return Check(
             "disk",
-            FAILURE,
-            detail,
+            WARNING,
+            f"{detail}: a lab may run out of space part way",
             "free disk space: `docker system prune` removes unused images, `uv cache prune` old downloads",
         )
     return Check("disk", OK, detail)
@@ -300,6 +312,44 @@ def check_registry_tool(client=None) -> Check:
     )
 
 
+#: Where the base image can come from when it is missing; the doctor asks it with a short timeout.
+BASE_IMAGE_REGISTRY = "https://registry-1.docker.io/v2/"
+
+
+def registry_reachable(url: str = BASE_IMAGE_REGISTRY, timeout: float = 3) -> bool:
+    """Does the registry the base image comes from answer? (401 counts: it answered, it wants a token.)"""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(url, timeout=timeout).close()
+        return True
+    except urllib.error.HTTPError:
+        return True
+    except Exception:  # no network, no DNS, a proxy that refuses: the pull would fail the same way
+        return False
+
+
+def check_base_image(client=None, image: str = containers.BASE_IMAGE, reachable: bool | None = None) -> Check:
+    """The image every docker lab builds on. Missing and pullable: a warning (the lab pulls it); missing and
+    not pullable: a failure, since no docker lab can run."""
+    fix = f"docker pull {image}, or scripts/build_base_image.sh offline"
+    try:
+        found = (client or containers.connect(timeout=15)).images.get(image)
+    except Exception as exc:
+        if type(exc).__name__ not in ("ImageNotFound", "NotFound", "LookupError"):
+            return Check("base image", FAILURE, f"cannot ask the daemon for {image}: {str(exc)[:120]}", fix)
+        found = None
+    if found is not None:
+        short = getattr(found, "short_id", "") or ""
+        return Check("base image", OK, f"{image} is here{' (' + short + ')' if short else ''}")
+    if reachable is None:
+        reachable = registry_reachable()
+    if reachable:
+        return Check("base image", WARNING, f"{image} is not here; Docker Hub answers, so the labs will pull it", fix)
+    return Check("base image", FAILURE, f"{image} is not here, and Docker Hub does not answer from this machine", fix)
+
+
 def check_docker_ports(ports: dict[int, str] = DOCKER_PORTS) -> list[Check]:
     """The docker tier's ports on 127.0.0.1; a taken one is a warning whose fix names who holds it
     (a container of another lab, say), which Docker can tell and ``ss`` cannot."""
@@ -328,6 +378,7 @@ def docker_checks() -> list[Check]:
     except Exception as exc:
         checks.append(Check("docker disk", WARNING, f"not measured: {str(exc)[:120]}", "run `docker system df`"))
     checks.append(check_registry_tool(client))
+    checks.append(check_base_image(client))
     return checks
 
 
@@ -396,11 +447,34 @@ def check_components(names: list[str]) -> Check:
     return Check("components", OK, f"{wanted}: installed, or fit in the memory the cluster has left")
 
 
+def check_components_ready(names: list[str]) -> list[Check]:
+    """The kubeflow tier: each component a lab names (and what it needs) installed, its CRDs
+    established and its Deployments available. Not installed is a failure: the lab cannot run."""
+    from mlops_course import cluster, components
+
+    try:
+        report = components.readiness(list(names))
+    except cluster.ClusterError as exc:
+        return [Check("components", FAILURE, f"cannot ask the cluster: {str(exc)[:160]}", "run cluster/status, and cluster/up if it is down")]
+    except SystemExit as exc:  # an unknown name: with_needs says which names exist
+        return [Check("components", FAILURE, str(exc), "name components from cluster/README.md in metadata.course.components")]
+    checks = []
+    for name, problem in report.items():
+        version = components.COMPONENTS[name].version
+        if problem:
+            detail, _, fix = problem.rpartition(": ")
+            checks.append(Check(f"component {name}", FAILURE, detail, fix))
+        else:
+            checks.append(Check(f"component {name}", OK, f"{version}: CRDs established, Deployments available"))
+    return checks
+
+
 # --- tiers --------------------------------------------------------------------
 
 
-def checks_for(tier: str) -> list[Check]:
-    """Every check ``tier`` needs (or ``"all"``: every check), cheapest first."""
+def checks_for(tier: str, components: list[str] | tuple[str, ...] = ()) -> list[Check]:
+    """Every check ``tier`` needs (or ``"all"``: every check), cheapest first; the kubeflow tier
+    also checks ``components`` (a lab's ``metadata.course.components``)."""
     if tier not in NEEDS:
         raise ValueError(f"unknown tier {tier!r}: use one of {', '.join(TIERS)}")
     sized = "kubeflow" if tier == "all" else tier
@@ -413,10 +487,13 @@ def checks_for(tier: str) -> list[Check]:
         checks += [check_tool("kubectl", "talks to the cluster", True), check_tool("kind", "makes a cluster on a laptop", False)]
         checks += check_inotify()
         checks.append(check_cluster())
+        # Without a cluster there is nothing to ask about components: the cluster's failure says why.
+        if tier == "kubeflow" and components and checks[-1].status == OK:
+            checks += check_components_ready(list(components))
     return checks
 
 
-def check_names(tier: str = "all") -> list[str]:
+def check_names(tier: str = "all", components: list[str] | tuple[str, ...] = ()) -> list[str]:
     """The name of every check :func:`require` can show for ``tier``, on any machine, in its order.
 
     A lab's committed doctor table is stale when this list changes (a new
@@ -428,9 +505,13 @@ def check_names(tier: str = "all") -> list[str]:
     names += [f"port {port}" for port in PORTS]
     if "docker" in NEEDS[tier]:
         names += [f"port {port}" for port in DOCKER_PORTS]
-        names += ["docker", "docker disk", "registry"]
+        names += ["docker", "docker disk", "registry", "base image"]
     if "cluster" in NEEDS[tier]:
         names += ["kubectl", "kind", *(key.rsplit(".", 1)[-1] for key in INOTIFY_MIN), "cluster"]
+    if tier == "kubeflow" and components:
+        from mlops_course.components import with_needs
+
+        names += ["components", *(f"component {name}" for name in with_needs(list(components)))]
     return names
 
 
@@ -438,9 +519,9 @@ def failures(checks: list[Check]) -> list[Check]:
     return [c for c in checks if c.status == FAILURE]
 
 
-def tier_problems(tier: str) -> list[Check]:
-    """The failures that keep ``tier``'s labs from running here (empty: ready)."""
-    return failures(checks_for(tier))
+def tier_problems(tier: str, components: list[str] | tuple[str, ...] = ()) -> list[Check]:
+    """The failures that keep ``tier``'s labs (needing ``components``) from running here (empty: ready)."""
+    return failures(checks_for(tier, components))
 
 
 def format_table(checks: list[Check]) -> str:
@@ -453,9 +534,13 @@ def format_table(checks: list[Check]) -> str:
     return "\n".join(lines)
 
 
-def require(tier: str, env: str = "mlops-course") -> list[Check]:
-    """The first call in every lab: print the checks, stop with the fix if one fails."""
-    checks = [check_kernel_environment(env), *checks_for(tier)]
+def require(tier: str, env: str = "mlops-course", components: list[str] | tuple[str, ...] = ()) -> list[Check]:
+    """The first call in every lab: print the checks, stop with the fix if one fails.
+
+    A kubeflow-tier lab names its components: ``doctor.require("kubeflow", components=["katib"])``."""
+    if tier == "kubeflow" and not components:
+        raise ValueError('a kubeflow-tier lab names the components it needs: doctor.require("kubeflow", components=["katib"])')
+    checks = [check_kernel_environment(env), *checks_for(tier, components)]
     print(format_table(checks))
     bad = failures(checks)
     if bad:
@@ -471,10 +556,13 @@ def main(argv: list[str] | None = None) -> int:
     from mlops_course.components import COMPONENTS
 
     parser.add_argument("--components", nargs="+", metavar="NAME", default=[], choices=list(COMPONENTS),
-                        help="also check that these cluster components (cluster/README.md) fit before installing them")
+                        help="with --tier kubeflow: these components must be installed and ready; "
+                             "otherwise: check that they fit before installing them (cluster/README.md)")
     args = parser.parse_args(argv)
-    checks = checks_for(args.tier)
-    if args.components:
+    if args.tier == "kubeflow" and not args.components:
+        parser.error("--tier kubeflow needs --components NAME ... (the components the lab uses, e.g. katib)")
+    checks = checks_for(args.tier, args.components if args.tier == "kubeflow" else ())
+    if args.components and args.tier != "kubeflow":
         checks.append(check_components(args.components))
     print(format_table(checks))
     bad = failures(checks)

@@ -306,3 +306,114 @@ def test_the_doctor_says_when_it_cannot_ask_the_cluster(monkeypatch, tmp_path):
         pytest.skip("no kubectl")
     check = doctor.check_components(["kfp"])
     assert check.status == doctor.WARNING and "cannot ask the cluster" in check.detail and "cluster/up" in check.fix
+
+
+
+# --- the kubeflow tier: is a component installed and ready? ----------------------------------
+
+KATIB = components.COMPONENTS["katib"]
+
+
+def _deployment(name, ready=True, replicas=1):
+    available = replicas if ready else 0
+    return {"metadata": {"name": name, "generation": 1}, "spec": {"replicas": replicas},
+            "status": {"observedGeneration": 1, "updatedReplicas": replicas, "availableReplicas": available, "readyReplicas": available}}
+
+
+def _katib(established=True, ready=True, crds=None, deployments=None):
+    crds = {c: established for c in KATIB.crds} if crds is None else crds
+    if deployments is None:
+        deployments = {(r.namespace, r.deployment): _deployment(r.deployment, ready) for r in KATIB.deployments}
+    return components.readiness_problem(KATIB, crds, deployments)
+
+
+def test_the_reason_a_component_is_not_ready_says_what_is_missing_and_what_to_run():
+    assert _katib() == ""
+    assert _katib(crds={}, deployments={}) == "katib is not installed on this cluster: run cluster/up katib"
+    partly = _katib(crds={"experiments.kubeflow.org": True})
+    assert partly.startswith("katib is only partly installed (no CRD suggestions.kubeflow.org, CRD trials.kubeflow.org)")
+    assert partly.endswith(": run cluster/up katib, which installs it again and waits for it")
+    not_established = _katib(established=False)
+    assert "katib is installed but not ready (CRD experiments.kubeflow.org is not established" in not_established
+    unready = _katib(ready=False)
+    assert "kubeflow/katib-controller has 0 of 1 replicas available" in unready
+    assert unready.endswith(": cluster/up katib waits for it and says why it is not ready")
+
+
+def test_every_kubeflow_component_names_the_crds_the_labs_use():
+    for name in ("cert-manager", "training-operator", "kfp", "katib", "kserve"):
+        assert components.COMPONENTS[name].crds, f"{name} names no CRD: the kubeflow tier cannot tell it is installed"
+        assert all(c.count(".") >= 2 for c in components.COMPONENTS[name].crds), "CRD names are PLURAL.GROUP"
+
+
+def test_a_kubeflow_lab_is_skipped_with_the_component_in_the_reason(monkeypatch):
+    from mlops_course import doctor
+
+    monkeypatch.setattr(doctor, "check_cluster", lambda: doctor.Check("cluster", doctor.OK, "context test is ready"))
+    monkeypatch.setattr(components, "readiness", lambda names: {"katib": _katib(crds={}, deployments={})})
+    conftest.tier_skip_reason.cache_clear()
+    try:
+        reason = conftest.tier_skip_reason("kubeflow", ("katib",))
+    finally:
+        conftest.tier_skip_reason.cache_clear()
+    assert reason == ("kubeflow tier with katib not ready here: component katib: katib is not installed on this cluster "
+                      "(fix: run cluster/up katib)")
+
+
+CRD = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: {plural}.course.test}}
+spec:
+  group: course.test
+  scope: Namespaced
+  names: {{plural: {plural}, singular: {singular}, kind: {kind}}}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {{openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}}}
+"""
+
+
+@pytest.mark.cluster
+@on_cluster
+def test_on_the_real_cluster_a_bare_cluster_lacks_katib_and_the_kubeflow_tier_says_so():
+    from mlops_course import doctor
+
+    if components.installed(KATIB):
+        pytest.skip("Katib is installed on this cluster")
+    report = components.readiness(["katib"])
+    assert list(report) == ["katib"]
+    assert report["katib"] == "katib is not installed on this cluster: run cluster/up katib"
+    [failure] = [c for c in doctor.tier_problems("kubeflow", ["katib"]) if c.name == "component katib"]
+    assert failure.detail == "katib is not installed on this cluster" and failure.fix == "run cluster/up katib"
+
+
+@pytest.mark.cluster
+@on_cluster
+def test_on_the_real_cluster_a_component_is_ready_only_with_its_crd_established_and_its_deployment_available(monkeypatch):
+    suffix = uuid.uuid4().hex[:6]
+    namespace, plural = f"course-test-{suffix}", f"widgets{suffix}"
+    crd = f"{plural}.course.test"
+    component = components.Component(
+        name="widgets", version="v1.0.0", what="a test component", requests_mib=16, uses_mib=16, uses_source="its manifest",
+        steps=(components.Ready(namespace, "server"),), crds=(crd,),
+    )
+    monkeypatch.setattr(components, "COMPONENTS", {"widgets": component})
+    try:
+        assert components.readiness(["widgets"]) == {"widgets": "widgets is not installed on this cluster: run cluster/up widgets"}
+        cluster.apply(CRD.format(plural=plural, singular=f"widget{suffix}", kind=f"Widget{suffix}"))
+        cluster.wait_for_crd(crd)
+        cluster.kubectl("create", "namespace", namespace)
+        assert "only partly installed (no Deployment " + namespace + "/server)" in components.readiness(["widgets"])["widgets"]
+        never = NEVER_READY.format(name="server", image="mlops-course/hello:1", probe_port=9, memory="16Mi", limit="64Mi")
+        cluster.apply(never, namespace=namespace)
+        assert f"{namespace}/server has 0 of 1 replicas available" in components.readiness(["widgets"])["widgets"]
+        ready = NEVER_READY.format(name="server", image="mlops-course/hello:1", probe_port=8080, memory="16Mi", limit="64Mi")
+        cluster.apply(ready, namespace=namespace)
+        cluster.wait_for_deployment(namespace, "server", timeout=120)
+        assert components.readiness(["widgets"]) == {"widgets": ""}
+    finally:
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+        cluster.kubectl("delete", "crd", crd, "--wait=false", check=False)

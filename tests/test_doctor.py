@@ -27,12 +27,43 @@ def test_a_taken_port_is_found_and_the_fix_names_it():
     assert free.status == doctor.OK
 
 
-def test_too_little_memory_and_disk_fail_with_a_fix(monkeypatch):
+def test_too_little_memory_and_disk_are_warnings_with_a_fix(monkeypatch):
     monkeypatch.setitem(doctor.MIN_MEMORY_GIB, "local", 10_000)
     monkeypatch.setitem(doctor.MIN_DISK_GIB, "local", 10**9)
     memory, disk = doctor.check_memory("local"), doctor.check_disk("local")
-    assert memory.status == disk.status == doctor.FAILURE
+    assert memory.status == disk.status == doctor.WARNING
     assert memory.fix and "prune" in disk.fix
+    assert "measured with what already runs" in memory.detail
+    assert doctor.tier_problems("local") == [], "a threshold is not a missing capability: the tier still runs"
+
+
+class _Usage:
+    def __init__(self, free_gib):
+        self.free, self.total, self.used = free_gib * 2**30, 100 * 2**30, (100 - free_gib) * 2**30
+
+
+def test_a_working_docker_tier_with_8_gib_of_free_disk_is_not_skipped(monkeypatch):
+    monkeypatch.setattr(doctor.shutil, "disk_usage", lambda path: _Usage(8))
+    disk = doctor.check_disk("docker")
+    assert disk.status == doctor.WARNING and "8 GiB free, the docker tier wants 10 GiB" in disk.detail
+    problems = {c.name for c in doctor.tier_problems("docker")}
+    assert "disk" not in problems and "docker disk" not in problems
+    if not problems:  # a daemon answers here: the docker tier runs, and says why it warns
+        import conftest
+
+        assert conftest.skip_reason(doctor.tier_problems("docker"), "docker") is None
+
+
+def test_memory_taken_by_dockerd_and_a_cluster_does_not_skip_the_cluster_tier(monkeypatch):
+    import psutil
+
+    class Memory:
+        available = 2 * 2**30  # what is left once dockerd and the cluster run
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Memory())
+    check = doctor.check_memory("cluster")
+    assert check.status == doctor.WARNING and "2.0 GiB available, the cluster tier wants 6 GiB" in check.detail
+    assert "memory" not in {c.name for c in doctor.failures(doctor.checks_for("cluster"))}
 
 
 def test_missing_docker_command_says_what_to_install(monkeypatch):
@@ -55,13 +86,13 @@ def test_wrong_kernel_is_a_clear_error(monkeypatch, tmp_path):
         doctor.require("local")
 
 
-def test_main_exits_non_zero_on_a_failure_and_prints_the_table(monkeypatch, capsys):
+def test_main_exits_non_zero_on_a_failure_and_prints_the_table(monkeypatch, capsys, tmp_path):
     assert doctor.main(["--tier", "local"]) == 0
     assert "All checks passed" in capsys.readouterr().out
-    monkeypatch.setitem(doctor.MIN_MEMORY_GIB, "local", 10_000)
+    monkeypatch.setitem(doctor.KERNELS, "mlops-course-missing", tmp_path / ".venv")
     assert doctor.main(["--tier", "local"]) == 1
     out = capsys.readouterr().out
-    assert "memory" in out and "failure" in out and "fix:" in out
+    assert "env mlops-course-missing" in out and "failure" in out and "fix: run scripts/course setup" in out
 
 
 def test_unknown_tier_is_rejected():
@@ -85,17 +116,19 @@ def test_inotify_limits_are_read_on_linux():
         assert checks == []
 
 
-def test_a_tier_is_skipped_with_the_doctors_reason_exactly_when_it_is_not_ready():
+def test_a_tier_is_skipped_with_the_doctors_reason_exactly_when_a_check_fails(monkeypatch):
     import conftest
 
-    for tier in doctor.TIERS:
-        problems = doctor.tier_problems(tier)
-        reason = conftest.tier_skip_reason(tier)
-        if problems:
-            assert reason.startswith(f"{tier} tier not ready here")
-            assert all(c.fix in reason for c in problems)
-        else:
-            assert reason is None
+    planted = doctor.Check("docker", doctor.FAILURE, "no Docker daemon answers (planted)", "start the planted daemon")
+    shown = [doctor.Check("memory", doctor.WARNING, "1.0 GiB available", "close programs"), doctor.Check("cpu", doctor.OK, "x86_64")]
+    monkeypatch.setattr(doctor, "checks_for", lambda tier, components=(): shown + ([planted] if tier == "docker" else []))
+    conftest.tier_skip_reason.cache_clear()
+    try:
+        assert conftest.tier_skip_reason("local") is None, "warnings and ok checks do not skip a tier"
+        assert conftest.tier_skip_reason("docker") == (
+            "docker tier not ready here: docker: no Docker daemon answers (planted) (fix: start the planted daemon)")
+    finally:
+        conftest.tier_skip_reason.cache_clear()
 
 
 # --- the docker tier ------------------------------------------------------------------------
@@ -109,15 +142,37 @@ def test_the_docker_tier_checks_the_registry_port_and_the_local_tier_does_not():
         assert {"docker disk", "registry"} <= docker_names
 
 
+def _psutil_sees(port: int) -> bool:
+    import psutil
+
+    try:
+        return any(c.laddr and c.laddr.port == port and c.pid == os.getpid() for c in psutil.net_connections(kind="tcp"))
+    except psutil.Error:  # macOS without root: no one's sockets
+        return False
+
+
 def test_a_taken_registry_port_is_a_warning_that_names_the_holder():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
         [check] = doctor.check_docker_ports({port: "a test registry"})
+        visible = _psutil_sees(port)
     assert check.status == doctor.WARNING, "a warning: the lab itself stops with the same message"
     assert f"127.0.0.1:{port}" in check.fix
-    assert str(os.getpid()) in check.fix or "ss -ltnp" in check.fix
+    if not visible:
+        pytest.skip("psutil cannot list this process's sockets here, so no holder can be named")
+    assert f"(process {os.getpid()})" in check.fix and "ss -ltnp" not in check.fix, check.fix
+
+
+def test_a_holder_no_one_can_see_gets_the_command_that_finds_it(monkeypatch):
+    monkeypatch.setattr(containers, "port_owner", lambda port, client=None: None)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        [check] = doctor.check_docker_ports({port: "a test registry"})
+    assert check.status == doctor.WARNING and f"ss -ltnp 'sport = :{port}'" in check.fix and "process" in check.fix
 
 
 def test_no_docker_daemon_is_a_failure_that_says_how_to_start_one(monkeypatch, tmp_path):
@@ -213,3 +268,78 @@ def test_the_list_of_check_names_holds_every_check_a_tier_shows_in_its_order():
         assert shown == [n for n in names if n in shown], "the same order as the doctor's table"
     assert "port 5055" in doctor.check_names("docker") and "port 5055" not in doctor.check_names("local")
     assert {f"env {k}" for k in doctor.KERNELS} <= set(doctor.check_names("local"))
+
+
+
+# --- the base image ---------------------------------------------------------------------------
+
+BASE_FIX = "docker pull python:3.11-slim, or scripts/build_base_image.sh offline"
+
+
+def test_a_missing_base_image_fails_when_it_cannot_be_pulled_and_warns_when_it_can():
+    missing = doctor.check_base_image(FakeClient(), reachable=False)
+    assert missing.status == doctor.FAILURE and missing.fix == BASE_FIX
+    assert "python:3.11-slim is not here" in missing.detail
+    pullable = doctor.check_base_image(FakeClient(), reachable=True)
+    assert pullable.status == doctor.WARNING and "will pull it" in pullable.detail and pullable.fix == BASE_FIX
+    assert doctor.check_base_image(FakeClient(images=["python:3.11-slim"]), reachable=False).status == doctor.OK
+
+
+DOCKER_READY = "docker" not in {c.name for c in doctor.failures([doctor.check_docker()])}
+
+
+@pytest.mark.docker
+@pytest.mark.skipif(not DOCKER_READY, reason="no Docker daemon answers here")
+def test_the_docker_tier_fails_on_the_real_daemon_when_the_base_image_is_missing(monkeypatch):
+    checks = doctor.checks_for("docker")
+    assert "base image" in {c.name for c in checks}
+    real = doctor.check_base_image
+    monkeypatch.setattr(doctor, "check_base_image",
+                        lambda client=None: real(client, image="mlops-course-no-such-image:0", reachable=False))
+    [problem] = [c for c in doctor.tier_problems("docker") if c.name == "base image"]
+    assert "mlops-course-no-such-image:0 is not here" in problem.detail and problem.fix.startswith("docker pull mlops-course-no-such")
+
+
+def test_an_unreachable_registry_is_told_apart_from_one_that_asks_for_a_token(tmp_path):
+    assert doctor.registry_reachable(f"http://127.0.0.1:{_free_port()}/v2/", timeout=1) is False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- the kubeflow tier ------------------------------------------------------------------------
+
+
+def test_the_kubeflow_tier_fails_for_a_component_that_is_not_ready(monkeypatch):
+    from mlops_course import components
+
+    monkeypatch.setattr(doctor, "check_cluster", lambda: doctor.Check("cluster", doctor.OK, "context test is ready"))
+    monkeypatch.setattr(components, "readiness", lambda names: {
+        "cert-manager": "", "katib": "katib is not installed on this cluster: run cluster/up katib"})
+    checks = doctor.checks_for("kubeflow", ["katib"])
+    rows = {c.name: c for c in checks}
+    assert rows["component cert-manager"].status == doctor.OK
+    assert rows["component katib"].status == doctor.FAILURE
+    assert rows["component katib"].detail == "katib is not installed on this cluster"
+    assert rows["component katib"].fix == "run cluster/up katib"
+    assert [c.name for c in doctor.failures(checks)] == ["component katib"]
+    assert "component katib" in doctor.check_names("kubeflow", ["katib"])
+
+
+def test_the_kubeflow_tier_asks_nothing_of_components_without_a_cluster(monkeypatch, tmp_path):
+    from mlops_course import components
+
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
+    monkeypatch.setattr(components, "readiness", lambda names: pytest.fail("asked about components without a cluster"))
+    names = [c.name for c in doctor.tier_problems("kubeflow", ["katib"])]
+    assert "cluster" in names and not any(n.startswith("component") for n in names)
+
+
+def test_a_kubeflow_lab_must_name_its_components():
+    with pytest.raises(ValueError, match='components=\\["katib"\\]'):
+        doctor.require("kubeflow")
+    with pytest.raises(SystemExit):
+        doctor.main(["--tier", "kubeflow"])
