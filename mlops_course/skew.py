@@ -12,16 +12,21 @@ way real systems break it, so that a validator has something to find:
 - **distribution skew and drift**, a population that changes:
   :func:`shift_population`, :func:`add_category`.
 
-Each function returns a new frame and leaves its input alone. The distances
-that TFDV's comparators use are here too, in plain NumPy (:func:`l_infinity`,
-:func:`jensen_shannon`), and :func:`plot_comparison` draws two or more
-batches side by side as a static figure. Nothing here needs TFDV, so these
-functions run (and are tested) in either course environment.
+- **missing and out-of-range values**: :func:`drop_values`, :func:`set_values`.
+
+Each function returns a new frame and leaves its input alone. The lab
+writes the comparators' distances itself, in NumPy. What is not the lesson
+is here: :func:`check_batch`, a small pandas version of TFDV's schema checks
+with TFDV's anomaly names, so that the lab's checks run in a kernel without
+TFDV (no arm64 wheels), and :func:`plot_comparison`, which draws batches side
+by side. Nothing here needs TFDV, so these functions run (and are tested) in
+either course environment.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -157,52 +162,121 @@ def add_category(
     return out
 
 
-# --- the distances TFDV's comparators use -----------------------------------------
+# --- values that go missing or out of range ----------------------------------------
+
+
+def drop_values(df: pd.DataFrame, column: str, share: float, seed: int = 0) -> pd.DataFrame:
+    """About ``share`` of the rows arrive without ``column`` (a field that became optional).
+
+    An integer column becomes pandas' nullable ``Int64``, so the values that
+    remain are still integers and a validator sees missing values, not a
+    type change.
+    """
+    if not 0 < share < 1:
+        raise ValueError(f"share must be between 0 and 1, got {share}")
+    out = df.copy()
+    if pd.api.types.is_integer_dtype(out[column]):
+        out[column] = out[column].astype("Int64")
+    chosen = np.random.default_rng(seed).random(len(out)) < share
+    out.loc[chosen, column] = pd.NA if out[column].dtype == "Int64" else np.nan
+    return out
+
+
+def set_values(df: pd.DataFrame, column: str, value, share: float, seed: int = 0) -> pd.DataFrame:
+    """About ``share`` of the rows carry ``value`` in ``column`` (say, a sentinel -1 for "not known yet")."""
+    if not 0 < share < 1:
+        raise ValueError(f"share must be between 0 and 1, got {share}")
+    out = df.copy()
+    chosen = np.random.default_rng(seed).random(len(out)) < share
+    out.loc[chosen, column] = value
+    return out
+
+
+# --- a schema check in pandas, for kernels without TFDV --------------------------------
+
+#: TFDV's anomaly type for a value below or above the domain, by feature type.
+_OUT_OF_RANGE = {"INT": ("INT_TYPE_SMALL_INT", "INT_TYPE_BIG_INT"), "FLOAT": ("FLOAT_TYPE_SMALL_FLOAT", "FLOAT_TYPE_BIG_FLOAT")}
+
+
+@dataclass
+class Expectation:
+    """What one feature must look like: a small subset of a TFDV schema entry.
+
+    ``kind`` is INT, FLOAT or STRING; ``min_fraction`` the share of rows that
+    must have a value; ``low`` and ``high`` a numeric range; ``values`` a
+    string domain, of which at least ``min_domain_mass`` of the values must
+    be members; ``environments`` where the feature exists.
+    """
+
+    kind: str
+    min_fraction: float = 1.0
+    low: float | None = None
+    high: float | None = None
+    values: set[str] | None = None
+    min_domain_mass: float = 1.0
+    environments: tuple[str, ...] = ("TRAINING", "SERVING")
+
+
+def kind_of(column: pd.Series) -> str:
+    """INT, FLOAT or STRING, as TFDV names the type of a pandas column."""
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_integer_dtype(column):
+        return "INT"
+    if pd.api.types.is_float_dtype(column):
+        return "FLOAT"
+    return "STRING"
+
+
+def infer_expectations(df: pd.DataFrame, max_domain: int = 20) -> dict[str, Expectation]:
+    """A first draft, as ``tfdv.infer_schema`` writes one: each column's type, required in
+    every row, and a domain for a string column with at most ``max_domain`` distinct values."""
+    out = {}
+    for name in df.columns:
+        kind = kind_of(df[name])
+        values = set(df[name].dropna().astype(str)) if kind == "STRING" and df[name].nunique() <= max_domain else None
+        out[name] = Expectation(kind=kind, values=values)
+    return out
+
+
+def check_batch(df: pd.DataFrame, expected: Mapping[str, Expectation], environment: str | None) -> dict[str, list[str]]:
+    """The anomalies of ``df`` against ``expected`` in ``environment``, as
+    ``{feature: [anomaly types]}`` with TFDV's names for the same findings.
+
+    With ``environment=None`` every feature is expected, as TFDV expects
+    every feature of a schema when no environment is named.
+    """
+    found: dict[str, list[str]] = {}
+    for name, want in expected.items():
+        if environment is not None and environment not in want.environments:
+            continue
+        if name not in df.columns:
+            found[name] = ["SCHEMA_MISSING_COLUMN"]
+            continue
+        column, reasons = df[name], []
+        if kind_of(column) != want.kind:
+            reasons.append("UNEXPECTED_DATA_TYPE")
+        elif want.kind in _OUT_OF_RANGE:
+            small, big = _OUT_OF_RANGE[want.kind]
+            if want.low is not None and (column < want.low).any():
+                reasons.append(small)
+            if want.high is not None and (column > want.high).any():
+                reasons.append(big)
+        elif want.values is not None:
+            present = column.dropna().astype(str)
+            if len(present) and (~present.isin(want.values)).mean() > 1 - want.min_domain_mass + 1e-12:
+                reasons.append("ENUM_TYPE_UNEXPECTED_STRING_VALUES")
+        if column.notna().mean() < want.min_fraction:
+            reasons.append("FEATURE_TYPE_LOW_FRACTION_PRESENT")
+        if reasons:
+            found[name] = sorted(reasons)
+    for name in df.columns:
+        if name not in expected:
+            found[name] = ["SCHEMA_NEW_COLUMN"]
+    return dict(sorted(found.items()))
 
 
 def frequencies(values: pd.Series) -> pd.Series:
     """The share of each distinct value, as a Series indexed by value."""
     return values.astype(str).value_counts(normalize=True).sort_index()
-
-
-def l_infinity(a: pd.Series, b: pd.Series) -> tuple[float, str]:
-    """The L-infinity distance between two categorical columns, and the value where it is reached.
-
-    It is the largest difference, over all values, between the share of the
-    value in ``a`` and its share in ``b`` (a value missing from one side has
-    share 0 there). This is what TFDV's ``infinity_norm`` comparator reports.
-    """
-    p, q = frequencies(a), frequencies(b)
-    diff = p.sub(q, fill_value=0.0).abs()
-    worst = str(diff.idxmax())
-    return float(diff.max()), worst
-
-
-def jensen_shannon(a: Sequence[float], b: Sequence[float], bins: int = 10) -> float:
-    """The Jensen-Shannon divergence (base 2, between 0 and 1) of two numeric samples.
-
-    Both samples are counted on the same ``bins`` equal-width bins over their
-    joint range; the divergence is the mean of the Kullback-Leibler
-    divergences of each histogram from their average. TFDV computes the same
-    quantity on the histograms in its statistics, whose bins differ a little,
-    so its values are close to, not equal to, these.
-    """
-    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if x.size == 0 or y.size == 0:
-        raise ValueError("both samples need at least one value")
-    lo, hi = min(x.min(), y.min()), max(x.max(), y.max())
-    if lo == hi:
-        return 0.0
-    edges = np.linspace(lo, hi, bins + 1)
-    p = np.histogram(x, edges)[0] / x.size
-    q = np.histogram(y, edges)[0] / y.size
-    m = (p + q) / 2
-
-    def kl(u: np.ndarray) -> float:
-        nz = u > 0
-        return float(np.sum(u[nz] * np.log2(u[nz] / m[nz])))
-
-    return (kl(p) + kl(q)) / 2
 
 
 # --- a static picture -------------------------------------------------------------
