@@ -1,10 +1,20 @@
-"""Order the suite (static checks first, then lab notebooks tier by tier) and
-skip a tier whose requirements are missing, with the doctor's reason."""
+"""Order the suite (static checks first, then lab notebooks tier by tier),
+skip a tier whose requirements are missing with the doctor's reason, and
+count what each tier ran.
+
+At the end of a session the counts go to ``$COURSE_TIER_REPORT`` (JSON;
+``scripts/course test`` sets it to .work/tier-report.json and prints it as a
+table with ``python tests/conftest.py REPORT``). A tier named in
+``$COURSE_REQUIRED_TIERS`` (``COURSE_PROVISION=1`` names the tiers it
+provisions) that is not ready fails the session: in CI a skipped tier is a
+tier that was not tested.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -15,19 +25,51 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from mlops_course import doctor  # noqa: E402
 
+#: Tests that belong to no tier: the static checks and unit tests.
+STATIC = "static"
+OUTCOMES = ("passed", "failed", "skipped")
+
 
 @functools.cache
+def notebook_course(path: Path) -> dict:
+    return json.loads(path.read_text())["metadata"].get("course", {})
+
+
 def notebook_tier(path: Path) -> str:
-    return json.loads(path.read_text())["metadata"].get("course", {}).get("tier", "local")
+    return notebook_course(path).get("tier", "local")
 
 
-@functools.cache
-def tier_skip_reason(tier: str) -> str | None:
-    problems = doctor.tier_problems(tier)
+def notebook_components(path: Path) -> tuple[str, ...]:
+    return tuple(notebook_course(path).get("components", ()))
+
+
+def skip_reason(problems: list[doctor.Check], tier: str, components: tuple[str, ...] = ()) -> str | None:
+    """The skip reason for ``tier`` given the doctor's failures: None when there are none."""
     if not problems:
         return None
     why = "; ".join(f"{c.name}: {c.detail} (fix: {c.fix})" for c in problems)
-    return f"{tier} tier not ready here: {why}"
+    needs = f" with {', '.join(components)}" if components else ""
+    return f"{tier} tier{needs} not ready here: {why}"
+
+
+@functools.cache
+def tier_skip_reason(tier: str, components: tuple[str, ...] = ()) -> str | None:
+    return skip_reason(doctor.tier_problems(tier, components), tier, components)
+
+
+def item_tier(item) -> str:
+    """A notebook's tier from its metadata; a test's from its tier marker (pytest.mark.docker, ...)."""
+    path = Path(str(item.fspath))
+    if path.suffix == ".ipynb":
+        return notebook_tier(path)
+    for tier in doctor.TIERS:
+        if item.get_closest_marker(tier) is not None:
+            return tier
+    return STATIC
+
+
+def required_tiers() -> list[str]:
+    return [t for t in os.environ.get("COURSE_REQUIRED_TIERS", "").split() if t]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -42,7 +84,100 @@ def pytest_collection_modifyitems(config, items):
         if path.suffix == ".ipynb":
             tier = notebook_tier(path)
             item.add_marker(getattr(pytest.mark, tier))
-            reason = tier_skip_reason(tier)
+            reason = tier_skip_reason(tier, notebook_components(path) if tier == "kubeflow" else ())
             if reason:
                 item.add_marker(pytest.mark.skip(reason=reason))
     items.sort(key=order)  # stable: cells of a notebook keep their order
+
+
+# --- what each tier ran ---------------------------------------------------------
+
+
+class TierCounter:
+    def __init__(self) -> None:
+        self.tiers: dict[str, str] = {}  # nodeid -> tier
+        self.counts: dict[str, dict[str, int]] = {}
+        self.rows: list[dict] = []
+
+    def add(self, tier: str, outcome: str) -> None:
+        self.counts.setdefault(tier, dict.fromkeys(OUTCOMES, 0))[outcome] += 1
+
+
+COUNTER = TierCounter()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session):
+    for item in session.items:
+        COUNTER.tiers[item.nodeid] = item_tier(item)
+
+
+def pytest_runtest_logreport(report):
+    # One outcome per test: its call, or the phase that stopped it (a skip, a failing fixture).
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed") or (
+        report.when == "teardown" and report.outcome == "failed"
+    ):
+        COUNTER.add(COUNTER.tiers.get(report.nodeid, STATIC), report.outcome)
+
+
+def tier_report(counts: dict[str, dict[str, int]], reasons: dict[str, str | None], required: list[str]) -> list[dict]:
+    """One row per tier: run or skipped, why, and how many tests passed, failed and were skipped."""
+    rows = []
+    for tier in (STATIC, *doctor.TIERS):
+        reason = None if tier == STATIC else reasons.get(tier)
+        n = counts.get(tier, dict.fromkeys(OUTCOMES, 0))
+        rows.append({
+            "tier": tier,
+            "state": "skipped" if reason else "run",
+            "required": tier in required,
+            "why": reason or ("static checks and unit tests" if tier == STATIC else "ready"),
+            **{k: n.get(k, 0) for k in OUTCOMES},
+        })
+    return rows
+
+
+def unready_required(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if r["required"] and r["state"] == "skipped"]
+
+
+def format_tier_report(rows: list[dict], width: int = 110) -> str:
+    lines = [f"{'tier':9} {'state':8} {'passed':>6} {'failed':>6} {'skipped':>7}  why",
+             f"{'-' * 9} {'-' * 8} {'-' * 6} {'-' * 6} {'-' * 7}  ---"]
+    for r in rows:
+        state = r["state"] + ("!" if r["required"] and r["state"] == "skipped" else "")
+        why = r["why"] if len(r["why"]) <= width else r["why"][: width - 3] + "..."
+        lines.append(f"{r['tier']:9} {state:8} {r['passed']:>6} {r['failed']:>6} {r['skipped']:>7}  {why}")
+    for r in unready_required(rows):
+        lines.append(f"FAILURE: the {r['tier']} tier was to be tested here (COURSE_REQUIRED_TIERS) and was skipped: {r['why']}")
+    return "\n".join(lines)
+
+
+def kubeflow_reason(items) -> str | None:
+    """The kubeflow tier is ready when every kubeflow lab's components are (with none: the cluster is)."""
+    paths = {Path(str(i.fspath)) for i in items if Path(str(i.fspath)).suffix == ".ipynb"}
+    needs = sorted({notebook_components(p) for p in paths if notebook_tier(p) == "kubeflow"}) or [()]
+    return next((r for r in (tier_skip_reason("kubeflow", c) for c in needs) if r), None)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    target, required = os.environ.get("COURSE_TIER_REPORT"), required_tiers()
+    # Asking the doctor about every tier takes a few seconds: only for the test command and CI.
+    if not COUNTER.tiers or not (target or required):
+        return
+    reasons = {tier: tier_skip_reason(tier) for tier in doctor.TIERS if tier != "kubeflow"}
+    reasons["kubeflow"] = kubeflow_reason(session.items)
+    COUNTER.rows = tier_report(COUNTER.counts, reasons, required)
+    if target:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        Path(target).write_text(json.dumps(COUNTER.rows, indent=1) + "\n")
+    if unready_required(COUNTER.rows) and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+    for r in unready_required(COUNTER.rows):
+        terminalreporter.write_line(f"FAILURE: the {r['tier']} tier was to be tested here and was skipped: {r['why']}", red=True)
+
+
+if __name__ == "__main__":  # python tests/conftest.py REPORT.json: print the table
+    print(format_tier_report(json.loads(Path(sys.argv[1]).read_text())))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -105,3 +106,90 @@ def test_lab_command_serves_jupyterlab_on_loopback_with_the_course_kernel():
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+# --- CI cannot go green by skipping ---------------------------------------------------------
+
+
+def _shim(folder: Path, name: str, script: str) -> None:
+    path = folder / name
+    path.write_text("#!/bin/sh\n" + script + "\n")
+    path.chmod(0o755)
+
+
+def _provisioning_run(tmp_path, packages_installed: bool):
+    """``COURSE_PROVISION=1 scripts/course test`` on a machine where nothing can be provisioned:
+    commands on PATH that fail as a broken machine's would, and an offline cluster that cannot
+    start (its real script, with a scratch state folder and a memory floor no machine has).
+    The running Docker daemon and its files are never touched."""
+    import os
+    import re
+
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    kind_version = re.search(r'KIND_VERSION="?(v[\d.]+)', (ROOT / "cluster/kind/cluster.sh").read_text()).group(1)
+    _shim(shims, "docker", "exit 1")  # no daemon answers `docker info`
+    _shim(shims, "kubectl", "echo 'The connection to the server localhost:8080 was refused' >&2; exit 1")
+    _shim(shims, "kind", f"echo 'kind {kind_version} go1.24 linux/amd64'")
+    _shim(shims, "dpkg-query", "printf 'install ok installed'" if packages_installed else "exit 1")
+    _shim(shims, "apt-get", "echo 'E: Unable to locate package (planted)' >&2; exit 100")
+    _shim(shims, "dockerd", "echo 'failed to start daemon: planted failure' >&2; exit 1")
+    env = {
+        **os.environ,
+        "PATH": f"{shims}:{os.environ['PATH']}",
+        "COURSE_PROVISION": "1",
+        "COURSE_DOCKERD_WAIT_SECONDS": "1",
+        "COURSE_DOCKERD_PID_FILE": str(tmp_path / "dockerd.pid"),
+        "COURSE_DOCKERD_LOG": str(tmp_path / "dockerd.log"),
+        "COURSE_TIER_REPORT": str(tmp_path / "tier-report.json"),
+        "CLUSTER_STATE": str(tmp_path / "cluster-state"),
+        "CLUSTER_MIN_MEMORY_MIB": str(10**9),
+        "KUBECONFIG": str(tmp_path / "no-kubeconfig"),
+    }
+    result = subprocess.run([str(COURSE), "test", "tests/test_layout.py", "-q"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    return result, re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
+
+
+def test_ci_fails_when_dockerd_never_answers_and_the_offline_cluster_cannot_start(tmp_path):
+    result, out = _provisioning_run(tmp_path, packages_installed=True)
+    assert result.returncode != 0, out
+    assert "provisioning failed: the docker tier: dockerd did not answer in 1 s" in out
+    assert "failed to start daemon: planted failure" in out, "the message quotes dockerd's last log line"
+    assert "provisioning failed: the cluster tier: cluster/offline/cluster.sh up failed:" in out
+    assert "CI FAILURE: provisioning did not bring up what this run was to test" in out
+    assert re.search(r"\d+ passed", result.stdout), "the rest of the suite still runs"
+    assert "tier      state" in result.stdout and "static    run" in result.stdout, "the tier table is printed"
+    assert not (tmp_path / "cluster-state").exists()
+
+
+def test_ci_fails_when_the_packages_a_tier_needs_cannot_be_installed(tmp_path):
+    result, out = _provisioning_run(tmp_path, packages_installed=False)
+    assert result.returncode != 0, out
+    assert "provisioning failed: the docker tier: could not install docker.io debootstrap iptables with apt-get" in out
+    assert "provisioning failed: the cluster tier: could not install containerd" in out
+    assert "the tier will be skipped" not in out
+
+
+def test_a_required_tier_that_is_skipped_fails_the_session_and_the_table_says_which(tmp_path):
+    import json
+    import os
+    import sys
+
+    env = {**os.environ, "COURSE_REQUIRED_TIERS": "cluster", "COURSE_TIER_REPORT": str(tmp_path / "report.json"),
+           "KUBECONFIG": str(tmp_path / "no-kubeconfig")}
+    env.pop("COURSE_PROVISION", None)
+    result = subprocess.run([sys.executable, "-m", "pytest", "tests/test_layout.py", "-q"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAILURE: the cluster tier was to be tested here and was skipped" in result.stdout
+    rows = {r["tier"]: r for r in json.loads((tmp_path / "report.json").read_text())}
+    assert rows["cluster"]["state"] == "skipped" and rows["cluster"]["required"]
+    assert rows["static"]["passed"] >= 1 and rows["static"]["failed"] == 0
+    table = subprocess.run([sys.executable, str(ROOT / "tests/conftest.py"), str(tmp_path / "report.json")],
+                           capture_output=True, text=True).stdout
+    assert "cluster   skipped!" in table and "FAILURE: the cluster tier was to be tested here" in table
+    env["COURSE_REQUIRED_TIERS"] = ""
+    again = subprocess.run([sys.executable, "-m", "pytest", "tests/test_layout.py", "-q"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, "the same session passes when no tier is required"
