@@ -9,6 +9,17 @@ It is also *prefix stable*: ``generate_trips(n + k, seed)`` starts with the
 random stream, so asking for more rows appends rows instead of reshuffling
 the old ones. That is how "tomorrow's table is today's plus new trips" is
 simulated in the labs.
+
+The tips copy two traits of the real Chicago Taxi Trips data: cash tips are
+mostly not recorded (the driver pockets them), so a cash trip almost never
+has a big tip on record, and card tips cluster at the reader's presets. The
+rest is invented but plausible. Card riders press one of three presets
+(15/20/25%, or 20/25/30% on some companies' readers), and which one depends
+on the rider's mood: evenings out, the Loop and the north lakefront raise
+it, airport runs and morning commutes lower it, and companies shift it. On
+short rides many riders give a round dollar amount instead, a large share
+of a small fare. A model can learn most of this from the features, but not
+the rider's mood, so the label stays uncertain, as real labels are.
 """
 
 from __future__ import annotations
@@ -51,6 +62,23 @@ COLUMNS = [
     "big_tip",
 ]
 
+#: How often a trip's tip is recorded, by payment type. Cash tips go into
+#: the driver's pocket, not the record; prepaid cards rarely add one.
+TIP_RECORDED = {"Credit Card": 0.93, "Mobile": 0.9, "Prcard": 0.2, "Cash": 0.03, "Unknown": 0.1}
+
+#: Tip presets on a card reader, and the higher ones some companies' readers offer.
+PRESETS = (0.15, 0.20, 0.25)
+HIGH_PRESETS = (0.20, 0.25, 0.30)
+HIGH_PRESET_COMPANIES = ("Windy City Rides", "Loop Transit")
+#: Where a rider's mood crosses from the lowest to the middle, and the middle to the highest preset.
+PRESET_CUTS = (-0.2, 0.9)
+
+#: How companies shift a rider's mood (fleet service and clean cars; owner-drivers' old readers).
+COMPANY_GENEROSITY = {"Lakeshore Cab": 0.5, "Northside Cab": 0.8, "Independent": -1.2, "Southport Taxi": -0.5}
+
+#: Pickup areas whose riders tip more: the Loop and the north lakefront.
+GENEROUS_AREAS = (6, 7, 8, 32)
+
 #: The label: a tip of more than this fraction of the fare.
 BIG_TIP_FRACTION = 0.2
 
@@ -59,7 +87,8 @@ BIG_TIP_FRACTION = 0.2
 #: stream would shift all later draws when n_rows grows.
 _DRAWS = [
     "day", "hour", "minute", "pickup_area", "to_airport", "airport", "dropoff_area", "miles",
-    "airport_miles", "mph", "overhead", "fare_noise", "payment", "company", "tip_share", "tipped",
+    "airport_miles", "mph", "overhead", "fare_noise", "payment", "company", "tipped",
+    "tip_style", "flat_amount", "preset", "custom_share",
 ]
 
 
@@ -111,15 +140,9 @@ def generate_trips(n_rows: int = 10_000, seed: int = 42, start: str = "2024-01-0
     payment_type = _choice(r["payment"], PAYMENT_TYPES, n)
     company = _choice(r["company"], COMPANIES, n)
 
-    # Tips: card and mobile riders tip a share of the fare that grows on longer,
-    # airport and evening trips; cash tips are mostly not recorded.
-    card = np.isin(payment_type, ["Credit Card", "Mobile"])
-    evening = (hour >= 19) | (hour <= 2)
-    mean_share = 0.155 + 0.03 * to_airport + 0.025 * evening + 0.004 * np.minimum(miles, 10)
-    mean_share = mean_share + np.where(company == "Independent", -0.03, 0.0)
-    share = np.clip(r["tip_share"].normal(mean_share, 0.06, size=n), 0, 0.6)
-    tipped = r["tipped"].random(n) < np.where(card, 0.92, np.where(payment_type == "Cash", 0.04, 0.3))
-    tips = np.round(np.where(tipped, share * fare, 0.0), 2)
+    weekday = (day + pd.Timestamp(start).weekday()) % 7  # 0 is Monday, as in pandas
+    tips = _tips(r, n, fare=fare, hour=hour, weekday=weekday, payment_type=payment_type, company=company,
+                 pickup_area=pickup_area, to_airport=to_airport)
 
     df = pd.DataFrame(
         {
@@ -150,3 +173,47 @@ def _areas(rng: np.random.Generator, n: int) -> np.ndarray:
     for downtown, w in ((8, 25), (32, 20), (28, 12), (6, 6), (7, 6), (24, 5)):
         weights[downtown - 1] = w
     return rng.choice(np.arange(1, N_AREAS + 1), size=n, p=weights / weights.sum())
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _tips(r, n, *, fare, hour, weekday, payment_type, company, pickup_area, to_airport) -> np.ndarray:
+    """Recorded tips in dollars (see the module's description)."""
+    recorded = r["tipped"].random(n) < pd.Series(payment_type).map(TIP_RECORDED).to_numpy()
+
+    # How generous this rider is likely to be: evenings out (more so on
+    # Friday and Saturday) and the Loop and north lakefront tip more, airport
+    # runs (often on expenses) and morning commutes less. The logistic draw
+    # below is the rider's own mood.
+    evening = (hour >= 19) | (hour <= 2)
+    weekend_night = evening & np.isin(weekday, [4, 5])
+    commute = np.isin(hour, [6, 7, 8, 9])
+    generous = (
+        1.6 * evening + 0.6 * weekend_night - 0.8 * commute - 1.5 * to_airport
+        + np.where(np.isin(pickup_area, GENEROUS_AREAS), 1.0, 0.0)
+        + pd.Series(company).map(COMPANY_GENEROSITY).fillna(0.0).to_numpy()
+    )
+    mood = generous + r["preset"].logistic(0.0, 0.5, size=n)
+
+    # A card reader offers three presets; the rider takes the lowest, middle
+    # or highest as their mood crosses two cut points (an ordered logit).
+    high_reader = np.isin(company, HIGH_PRESET_COMPANIES)
+    choice = np.digitize(mood, PRESET_CUTS)
+    presets = np.where(high_reader[:, None], np.array(HIGH_PRESETS), np.array(PRESETS))
+    preset_share = presets[np.arange(n), choice]
+    # Cents are cut off, as card readers do: a 20% preset is never more than 20%.
+    preset_tip = np.floor(preset_share * fare * 100) / 100
+
+    # On a short ride many riders hand over a round dollar amount, which is a
+    # large share of a small fare; some type their own amount.
+    style = r["tip_style"].random(n)
+    flat = style < 0.85 * _sigmoid((10.0 - fare) / 1.0)
+    custom = ~flat & (style > 0.85)
+    flat_tip = r["flat_amount"].choice(np.array([1.0, 2.0, 3.0, 5.0]), size=n, p=[0.15, 0.5, 0.25, 0.1])
+    custom_share = np.clip(r["custom_share"].normal(0.17 + 0.03 * (mood > PRESET_CUTS[1]), 0.05, size=n), 0.02, 0.5)
+    custom_tip = np.round(custom_share * fare, 2)
+
+    tip = np.where(flat, flat_tip, np.where(custom, custom_tip, preset_tip))
+    return np.where(recorded, tip, 0.0)

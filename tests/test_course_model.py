@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.dummy import DummyClassifier
 
 from mlops_course import data, model, split, tracking
 
@@ -42,13 +43,47 @@ def test_generator_rejects_an_empty_request():
         data.generate_trips(0)
 
 
-@pytest.mark.parametrize("kind", ["gbdt", "logistic"])
-def test_model_learns_the_label(trips, kind):
+@pytest.fixture(scope="module")
+def lab_split():
+    """Lab 1's default table and hash split: the size the course's figures come from."""
+    trips = data.generate_trips(10_000, seed=42)
     assigned = split.hash_split(trips["trip_id"]).to_numpy()
-    fitted = model.train(trips[assigned == "train"], seed=0, kind=kind)
-    metrics = model.evaluate(fitted, trips[assigned != "train"])
-    assert metrics["roc_auc"] > 0.65
-    assert metrics["accuracy"] > 1 - trips["big_tip"].mean() - 0.02  # at least the majority-class rate
+    return trips[assigned == "train"], trips[assigned == "valid"]
+
+
+def test_evaluate_leads_with_ranking_and_reports_the_baseline(lab_split):
+    train_rows, valid_rows = lab_split
+    metrics = model.evaluate(model.train(train_rows, max_iter=20), valid_rows)
+    assert list(metrics) == ["roc_auc", "log_loss", "accuracy", "baseline_log_loss", "baseline_accuracy"]
+    share = valid_rows[model.LABEL].mean()
+    assert metrics["baseline_accuracy"] == pytest.approx(max(share, 1 - share), abs=1e-4)
+    # A classifier that knows only the base rate scores exactly the baseline.
+    constant = DummyClassifier(strategy="prior").fit(valid_rows.drop(columns=[model.LABEL]), valid_rows[model.LABEL])
+    flat = model.evaluate(constant, valid_rows)
+    assert flat["roc_auc"] == 0.5
+    assert flat["log_loss"] == flat["baseline_log_loss"] and flat["accuracy"] == flat["baseline_accuracy"]
+
+
+@pytest.mark.parametrize("kind, margin", [("gbdt", 0.05), ("logistic", 0.03)])
+def test_model_beats_the_majority_class_baseline_clearly(lab_split, kind, margin):
+    train_rows, valid_rows = lab_split
+    metrics = model.evaluate(model.train(train_rows, seed=0, kind=kind), valid_rows)
+    assert metrics["roc_auc"] > 0.8
+    assert metrics["log_loss"] < metrics["baseline_log_loss"] - 0.1
+    assert metrics["accuracy"] > metrics["baseline_accuracy"] + margin, "at the 0.5 threshold the model must beat 'never a big tip'"
+
+
+def test_hyperparameters_move_validation_roc_auc(lab_split):
+    """Parts 7 and 8 tune this model: a search must have something to find."""
+    train_rows, valid_rows = lab_split
+
+    def auc(kind="gbdt", **params):
+        return model.evaluate(model.train(train_rows, seed=0, kind=kind, **params), valid_rows)["roc_auc"]
+
+    default = auc()
+    assert default - auc(max_depth=1, learning_rate=0.01, max_iter=30) > 0.05, "an underfitting model must score clearly worse"
+    assert default - auc(learning_rate=1.0) > 0.05, "an overfitting model must score clearly worse"
+    assert auc("logistic", C=1.0) - auc("logistic", C=0.001) > 0.02, "strong regularisation must cost the linear model"
 
 
 def test_unknown_model_kind_is_a_clear_error():
