@@ -3,12 +3,14 @@ lab pages with real outputs and folded solutions, a glossary with Korean terms, 
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from mlops_course import doctor
 from test_layout import ROOT, toc_files
 
 
@@ -142,7 +144,8 @@ def chapter_prose(text: str) -> str:
 
 def first_uses(text: str, terms: list[str]) -> dict[str, tuple[int, bool, str]]:
     """``{term: (position, linked, context)}`` for the first use of each glossary term in ``text``."""
-    exempt = {t.strip().lower() for block in NOT_TERMS.findall(text) for t in block.split(",")}
+    # "<!-- not glossary terms: layer, component (always a Kubeflow component here) -->": a reason may follow in brackets
+    exempt = {t.strip().lower() for block in NOT_TERMS.findall(text) for t in re.sub(r"\(.*?\)", "", block, flags=re.S).split(",")}
     prose = chapter_prose(text)
     blank = lambda m: " " * len(m.group(0))  # noqa: E731
     events = []
@@ -218,3 +221,71 @@ def test_the_glossary_check_catches_an_unlinked_term():
     broken = text[: first.start()] + first.group(1).split("<")[0].strip() + text[first.end():]
     names = [t.split(" at ")[0] for t in unlinked_terms(broken, list(glossary_entries()))]
     assert repr(role_target(first.group(1))) in names
+
+
+# --- the instructor guide keeps in step with the doctor and the labs -----------------
+
+GUIDE = ROOT / "book" / "instructor-guide.md"
+
+
+def table_after(text: str, heading: str) -> list[list[str]]:
+    """The rows (cells stripped) of the first markdown table after ``heading``."""
+    section = text.split(heading, 1)[1]
+    rows = []
+    for line in section.splitlines():
+        if line.startswith("|"):
+            rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        elif rows:
+            break
+    return [r for r in rows[2:]]  # without the header and the |---| line
+
+
+def troubleshooting_gaps(text: str, names: list[str]) -> list[str]:
+    """The doctor's check names that have no row in the guide's troubleshooting table."""
+    rows = {row[0].strip("`") for row in table_after(text, "## When the doctor reports a problem")}
+    generic = {re.sub(r" NAME$", "", r) for r in rows if r.endswith(" NAME")}
+    return [n for n in names if n not in rows and not any(n.startswith(g + " ") for g in generic)]
+
+
+def declared_lab_minutes(lab: str) -> int:
+    cells = json.loads((ROOT / "solutions" / f"{lab}.ipynb").read_text())["cells"]
+    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    found = re.search(r"Time to complete:\*\*\s*about (\d+) min", text)
+    assert found, f"{lab} declares no '**Time to complete:** about N min'"
+    return int(found.group(1))
+
+
+def agenda_problems(text: str) -> list[str]:
+    rows = table_after(text, "## A one-day workshop")
+    problems = []
+    for (start, block, minutes), (next_start, *_) in zip(rows, rows[1:]):
+        h, m = map(int, start.split(":"))
+        nh, nm = map(int, next_start.split(":"))
+        if h * 60 + m + int(minutes) != nh * 60 + nm:
+            problems.append(f"{start} + {minutes} min is not {next_start}")
+        lab = re.search(r"\{doc\}`\.\./solutions/([\w-]+)`", block)
+        if block.startswith("lab") and lab and declared_lab_minutes(lab.group(1)) != int(minutes):
+            problems.append(f"{lab.group(1)} declares {declared_lab_minutes(lab.group(1))} min, the agenda gives it {minutes}")
+    return problems
+
+
+def test_instructor_guide_has_a_row_for_every_doctor_check():
+    names = doctor.check_names("all")
+    assert not troubleshooting_gaps(GUIDE.read_text(), names), (
+        f"the instructor guide's troubleshooting table has no row for the doctor's checks "
+        f"{troubleshooting_gaps(GUIDE.read_text(), names)}: add one with what the doctor says and the fix"
+    )
+    # and the check can fail: drop a row from a copy
+    text = GUIDE.read_text()
+    broken = "\n".join(line for line in text.splitlines() if not line.startswith("| `base image` |"))
+    assert troubleshooting_gaps(broken, names + ["component kfp"]) == ["base image"]
+    assert troubleshooting_gaps(text, ["component kfp", "env a-new-kernel"]) == ["env a-new-kernel"]
+
+
+def test_instructor_guide_agenda_adds_up_and_uses_the_labs_declared_times():
+    text = GUIDE.read_text()
+    assert not agenda_problems(text), agenda_problems(text)
+    labs = set(re.findall(r"\{doc\}`\.\./solutions/([\w-]+)`", text.split("## A one-day workshop", 1)[1].split("\n## ", 1)[0]))
+    assert labs == {p.stem for p in (ROOT / "solutions").glob("*.ipynb")}, "the one-day agenda has every lab that exists"
+    broken = text.replace("| 09:35 | Part 1", "| 09:40 | Part 1")
+    assert agenda_problems(broken)[0] == "09:15 + 20 min is not 09:40"
