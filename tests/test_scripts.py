@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "scripts" / "course"
@@ -37,6 +38,32 @@ def test_setup_is_idempotent_and_fast_when_nothing_changed():
     assert result.returncode == 0, result.stderr
     assert "installing" not in result.stderr
     assert seconds < 5, f"a warm set-up took {seconds:.1f} s"
+
+
+def test_setup_turns_off_jupyterlabs_news_prompt():
+    import json
+
+    assert course("setup").returncode == 0
+    overrides = json.loads((ROOT / ".venv/share/jupyter/lab/settings/overrides.json").read_text())
+    assert overrides["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
+
+
+def test_setup_registers_an_extra_kernel_without_the_kernelspec_may_not_be_found_warning():
+    extra = sorted(p.parent for p in (ROOT / "envs").glob("*/uv.lock"))
+    if not extra:
+        pytest.skip("no extra environment: only the main kernel, which ipykernel never warns about")
+    stamp = extra[0] / ".venv" / ".course-lock-sha256"
+    saved = stamp.read_text()
+    stamp.unlink()  # set-up installs this environment again, and registers its kernel
+    try:
+        result = course("setup")
+    finally:
+        if not stamp.exists():
+            stamp.write_text(saved)
+    assert result.returncode == 0, result.stderr
+    assert f"installing the mlops-course-{extra[0].name} environment" in result.stderr, "the kernel was registered again"
+    assert "may not be found" not in result.stderr and "WARNING" not in result.stderr, result.stderr
+    assert (ROOT / f".venv/share/jupyter/kernels/mlops-course-{extra[0].name}/kernel.json").exists()
 
 
 def test_doctor_command_reports_the_local_tier():
@@ -99,6 +126,9 @@ def test_lab_command_serves_jupyterlab_on_loopback_with_the_course_kernel():
             raise AssertionError(f"JupyterLab never answered on 127.0.0.1:{port}")
 
         assert "mlops-course" in get("/api/kernelspecs")["kernelspecs"]
+        # No news prompt: the course's override is what JupyterLab serves as the default.
+        notification = get("/lab/api/settings/@jupyterlab/apputils-extension:notification")
+        assert notification["schema"]["properties"]["fetchNews"]["default"] == "false"
         assert get("/api/contents/labs/00-environment-check.ipynb?content=0")["type"] == "notebook"
         if shutil.which("ss"):  # Linux: ask the kernel which address the server is bound to
             listening = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout
