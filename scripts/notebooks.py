@@ -324,6 +324,100 @@ def template_problems(nb: nbformat.NotebookNode) -> list[str]:
                 problems.append(f"cell {i}: a solution cell needs the 'hide-input' tag (folded on the website)")
     if not any("solution" in tags(c) for _, c in code):
         problems.append("no exercise (a code cell tagged 'solution' with BEGIN/END SOLUTION markers)")
+    problems += exercise_problems(nb)
+    if course.get("tier") == "kubeflow":
+        from mlops_course.components import COMPONENTS
+
+        named = course.get("components")
+        if not (isinstance(named, list) and named and all(n in COMPONENTS for n in named)):
+            problems.append("a kubeflow-tier lab names its components in metadata.course.components "
+                            f"(a list of {', '.join(COMPONENTS)}): the tier is ready only when they are")
+    return problems
+
+
+MIN_EXERCISES, MAX_EXERCISES = 2, 4
+#: The instruction says what the check asserts: "The check asserts that ...", "The check draws ... and asserts ...".
+_STATES_CHECK = re.compile(r"\bcheck\b[^.]*?\bassert", re.I | re.S)
+
+
+def instruction(cells, index: int) -> str:
+    """The markdown before exercise cell ``index``, up to its heading (code cells with no tag in between are skipped)."""
+    parts = []
+    for cell in reversed(cells[:index]):
+        if cell.cell_type == "code":
+            if tags(cell):
+                break
+            continue
+        parts.insert(0, cell.source)
+        if cell.source.lstrip().startswith("#"):
+            break
+    return "\n\n".join(parts)
+
+
+def _assigned(source: str) -> set[str]:
+    tree = _parse(source)
+    if tree is None:
+        return set()
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return names | {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+
+
+def _solution_results(source: str) -> set[str]:
+    """The names the learner's code (between the BEGIN and END SOLUTION lines) assigns."""
+    import textwrap
+
+    blocks, block, inside = [], [], False
+    for line in source.splitlines():
+        if line.strip() == BEGIN:
+            inside, block = True, []
+        elif line.strip() == END:
+            inside = False
+            blocks.append(textwrap.dedent("\n".join(block)))
+        elif inside:
+            block.append(line)
+    names = set()
+    for text in blocks:
+        found = _assigned(text)
+        if not found:  # a block inside a loop or a call: read its assignment lines
+            found = set(re.findall(r"^\s*([A-Za-z_]\w*)\s*(?:,\s*[A-Za-z_]\w*\s*)*=(?!=)", text, re.M))
+        names |= found
+    return names
+
+
+def _asserted(source: str) -> set[str]:
+    """The names the check's assert conditions read (not their messages)."""
+    tree = _parse(source)
+    if tree is None:
+        return set()
+    return {n.id for a in ast.walk(tree) if isinstance(a, ast.Assert) for n in ast.walk(a.test) if isinstance(n, ast.Name)}
+
+
+def exercise_problems(nb: nbformat.NotebookNode) -> list[str]:
+    """2 to 4 exercises, each followed by its check, each instruction saying what that check asserts
+    and naming every result of the exercise that the check asserts on."""
+    cells = nb.cells
+    exercises = [i for i, c in enumerate(cells) if c.cell_type == "code" and "solution" in tags(c)]
+    problems = []
+    if exercises and not MIN_EXERCISES <= len(exercises) <= MAX_EXERCISES:
+        problems.append(f"{len(exercises)} exercise(s) (code cells tagged 'solution'): a lab has "
+                        f"{MIN_EXERCISES} to {MAX_EXERCISES}, of rising difficulty, the last one open-ended")
+    for n, i in enumerate(exercises, 1):
+        following = exercises[n] if n < len(exercises) else len(cells)
+        check = next((j for j in range(i + 1, following) if cells[j].cell_type == "code" and "check" in tags(cells[j])), None)
+        where = f"exercise {n} (cell {i})"
+        if check is None:
+            problems.append(f"{where} has no check cell after it (a code cell tagged 'check', before the next exercise)")
+            continue
+        text = instruction(cells, i)
+        if not _STATES_CHECK.search(text):
+            problems.append(f"{where}: its instruction (the markdown before it) must say what its check (cell {check}) "
+                            "asserts, e.g. 'The check asserts that ...'")
+        results = _solution_results(cells[i].source) - _assigned(cells[check].source)
+        unnamed = sorted(name for name in _asserted(cells[check].source) & results
+                         if not re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", text))
+        if unnamed:
+            problems.append(f"{where}: its instruction does not mention {', '.join(f'`{u}`' for u in unnamed)}, "
+                            f"which its check (cell {check}) asserts on")
     return problems
 
 

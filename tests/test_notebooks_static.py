@@ -4,6 +4,7 @@ student version is in sync; and each of those checks fails when broken."""
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 
 import pytest
@@ -120,6 +121,25 @@ def _break(nb, how):
     elif how == "no cleanup":
         for c in code:
             c.metadata["tags"] = [t for t in notebooks.tags(c) if t != "cleanup"]
+    elif how == "one exercise":
+        for c in [c for c in code if "solution" in notebooks.tags(c)][1:]:
+            c.metadata["tags"] = [t for t in notebooks.tags(c) if t not in ("solution", "hide-input")]
+            c.source = c.source.replace(notebooks.BEGIN, "").replace(notebooks.END, "")
+    elif how == "check not stated":
+        for c in nb.cells:
+            if c.cell_type == "markdown":
+                c.source = re.sub(r"(?i)\bcheck", "verification", c.source).replace("assert", "claim")
+    elif how == "result not named":
+        cells = nb.cells
+        first = next(i for i, c in enumerate(cells) if "solution" in notebooks.tags(c))
+        check = next(c for c in cells[first:] if "check" in notebooks.tags(c))
+        name = sorted(notebooks._solution_results(cells[first].source) & notebooks._asserted(check.source))[0]
+        for c in cells[:first]:
+            if c.cell_type == "markdown":
+                c.source = re.sub(rf"`?\b{name}\b`?", "the result", c.source)
+    elif how == "kubeflow without components":
+        nb.metadata["course"]["tier"] = "kubeflow"
+        nb.metadata["course"].pop("components", None)
     return nb
 
 
@@ -135,6 +155,10 @@ def _break(nb, how):
         ("no time estimate", "time estimate"),
         ("check without assert", "must assert"),
         ("no cleanup", "no cleanup cell"),
+        ("one exercise", "a lab has 2 to 4"),
+        ("check not stated", "must say what its check"),
+        ("result not named", "its instruction does not mention `"),
+        ("kubeflow without components", "metadata.course.components"),
     ],
 )
 def test_template_check_fails_when_broken(solution, how, expected):
@@ -258,3 +282,13 @@ def test_refresh_records_the_hashes_and_the_student_version_drops_them(tmp_path)
     assert nb.metadata["course"][notebooks.SOURCE_HASHES] == hashes
     assert notebooks.stale_problems(nb, scratch.name) == []
     assert notebooks.SOURCE_HASHES not in notebooks.student_version(nb).metadata["course"]
+
+
+def test_five_exercises_are_too_many_and_each_needs_its_check(solution):
+    nb = copy.deepcopy(solution)
+    exercise = next(i for i, c in enumerate(nb.cells) if "solution" in notebooks.tags(c))
+    for _ in range(3):
+        nb.cells.insert(exercise, copy.deepcopy(nb.cells[exercise]))
+    problems = notebooks.exercise_problems(nb)
+    assert any("6 exercise(s)" in p or "5 exercise(s)" in p for p in problems), problems
+    assert any("has no check cell after it" in p for p in problems), problems
