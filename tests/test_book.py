@@ -68,7 +68,7 @@ def test_search_index_covers_chapters_and_labs(site):
 #   capitalised in the middle of a sentence ("a Service", not "any service");
 # - proper names that contain a term are not uses of it (the "MLOps course"
 #   kernel, TensorFlow Data Validation, Google's Artifact Registry, "Kubeflow
-#   components" in the sense of Pipelines, Katib and KServe);
+#   components" in the sense of Pipelines, Katib and KServe, a Dockerfile's "exec form");
 # - a chapter that uses a term's words in their everyday sense, where no test can
 #   tell, says so in a comment: <!-- not glossary terms: layer, slice -->.
 
@@ -78,7 +78,7 @@ NOT_TERMS = re.compile(r"<!--\s*not glossary terms:(.*?)-->", re.S)
 KINDS = {"Deployment", "Job", "Service", "Experiment"}
 PROPER_NAMES = re.compile(
     r"MLOps\s+course|Hands-on\s+MLOps|TensorFlow\s+Data\s+Validation|Artifact\s+Registry|"
-    r"Kubeflow\s+Pipelines|(?:Kubeflow|cluster|optional|named)\s+components?",
+    r"Kubeflow\s+Pipelines|(?:Kubeflow|cluster|optional|named)\s+components?|exec\s+form",
     re.I,
 )
 
