@@ -289,3 +289,20 @@ def test_instructor_guide_agenda_adds_up_and_uses_the_labs_declared_times():
     assert labs == {p.stem for p in (ROOT / "solutions").glob("*.ipynb")}, "the one-day agenda has every lab that exists"
     broken = text.replace("| 09:35 | Part 1", "| 09:40 | Part 1")
     assert agenda_problems(broken)[0] == "09:15 + 20 min is not 09:40"
+
+
+def timings_problems(text: str) -> list[str]:
+    problems = []
+    for part, _teach, lab_minutes, notebooks in table_after(text, "## Timings"):
+        labs = re.findall(r"\{doc\}`\.\./solutions/([\w-]+)`", notebooks)
+        minutes = [int(m) for m in re.findall(r"\d+", lab_minutes)]
+        declared = [declared_lab_minutes(lab) for lab in labs]
+        if minutes != declared:
+            problems.append(f"part {part}: the labs declare {declared} min, the table gives {minutes}")
+    return problems
+
+
+def test_instructor_guide_timings_use_the_labs_declared_times():
+    text = GUIDE.read_text()
+    assert not timings_problems(text), timings_problems(text)
+    assert timings_problems(text.replace("| 15 | 20 |", "| 15 | 25 |"))  # a wrong time is caught
