@@ -170,11 +170,32 @@ def test_the_github_workflow_brings_kind_up_runs_the_test_command_and_always_tea
     workflow = yaml.safe_load((ROOT / ".github/workflows/cluster-tier.yml").read_text())
     steps = workflow["jobs"]["cluster-tier"]["steps"]
     runs = [s.get("run", "") for s in steps]
-    assert runs.index("cluster/up") < runs.index("scripts/course test")
+    assert runs.index("cluster/up $COURSE_COMPONENTS") < runs.index("scripts/course test")
     down = next(s for s in steps if s.get("run") == "cluster/down")
     assert down.get("if") == "always()"
     for command in ("cluster/up", "cluster/down", "cluster/status", "scripts/course"):
         assert (ROOT / command).is_file() and (ROOT / command).stat().st_mode & 0o111, command
+
+
+def test_the_monday_run_installs_every_pinned_component_and_requires_the_kubeflow_tier():
+    workflow = yaml.safe_load((ROOT / ".github/workflows/cluster-tier.yml").read_text())
+    assert "schedule" in workflow.get(True, workflow.get("on", {}))  # YAML 1.1 reads the key `on` as True
+    expression = workflow["env"]["COURSE_COMPONENTS"]
+    scheduled = re.search(r"github.event_name == 'schedule' && '([^']*)'", expression).group(1).split()
+    assert scheduled == list(components.COMPONENTS), "the Monday run installs every pinned component, in order"
+    steps = {s.get("name", ""): s for s in workflow["jobs"]["cluster-tier"]["steps"]}
+    doctor = next(s for name, s in steps.items() if "kubeflow tier" in name)
+    assert doctor["run"] == "scripts/course doctor --tier kubeflow --components $COURSE_COMPONENTS"
+    test = next(s for s in steps.values() if s.get("run") == "scripts/course test")
+    assert "'docker cluster kubeflow'" in test["env"]["COURSE_REQUIRED_TIERS"]
+
+
+@pytest.mark.kubeflow
+@pytest.mark.skipif(not __import__("os").environ.get("COURSE_COMPONENTS"), reason="COURSE_COMPONENTS names no installed component")
+def test_the_components_this_run_installed_are_ready():
+    names = __import__("os").environ["COURSE_COMPONENTS"].split()
+    report = components.readiness(names)
+    assert report == {n: "" for n in components.with_needs(names)}, report
 
 
 def _kind() -> str | None:
