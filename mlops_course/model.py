@@ -88,22 +88,29 @@ def train(df: pd.DataFrame, seed: int = 0, kind: str = "gbdt", **params) -> Pipe
     return model.fit(df.drop(columns=[LABEL]), df[LABEL])
 
 
-def evaluate(model: Pipeline, df: pd.DataFrame, threshold: float = 0.5) -> dict[str, float]:
+def evaluate(
+    model: Pipeline, df: pd.DataFrame, threshold: float = 0.5, base_rate: float | None = None
+) -> dict[str, float]:
     """ROC AUC and log loss, then accuracy at ``threshold``, each beside the
     majority-class baseline's, rounded for display.
 
-    The baseline knows only the share of big tips in ``df``: it predicts that
-    share as every trip's probability (its log loss) and the more common class
-    for every trip (its accuracy). Its ROC AUC is 0.5 by construction. A model
-    is worth serving only if it beats both numbers clearly.
+    The baseline knows only a share of big tips, ``base_rate``: it predicts
+    that share as every trip's probability (its log loss) and the more common
+    class for every trip (its accuracy); its ROC AUC is 0.5 by construction.
+    By default ``base_rate`` is the share in ``df`` itself, the best any
+    constant can do on these rows; pass the training rows' share to score the
+    baseline as scikit-learn's ``DummyClassifier(strategy="prior")`` trained
+    on them does. A model is worth serving only if it beats both clearly.
     """
     proba = model.predict_proba(df.drop(columns=[LABEL]))[:, 1]
     y = df[LABEL].to_numpy()
-    base_rate = float(y.mean())
+    rate = float(y.mean()) if base_rate is None else float(base_rate)
+    if not 0 < rate < 1:
+        raise ValueError(f"base_rate must be between 0 and 1 (a share of big tips), got {rate}")
     return {
         "roc_auc": round(float(roc_auc_score(y, proba)), 4),
         "log_loss": round(float(log_loss(y, proba, labels=[0, 1])), 4),
         "accuracy": round(float(accuracy_score(y, proba > threshold)), 4),
-        "baseline_log_loss": round(float(log_loss(y, np.full(len(y), base_rate), labels=[0, 1])), 4),
-        "baseline_accuracy": round(max(base_rate, 1 - base_rate), 4),
+        "baseline_log_loss": round(float(log_loss(y, np.full(len(y), rate), labels=[0, 1])), 4),
+        "baseline_accuracy": round(float(np.mean(y == int(rate > 0.5))), 4),
     }

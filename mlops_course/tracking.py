@@ -42,14 +42,22 @@ def fingerprint_model(model, probe: pd.DataFrame) -> str:
     return hashlib.sha256(np.round(proba, 12).tobytes()).hexdigest()
 
 
-def code_version() -> str:
-    """The git commit of the course checkout, with ``-dirty`` if files changed."""
+#: The tracked files whose changes change what a training run produces: the
+#: helper package and the pins. A notebook is not among them: running one
+#: rewrites its outputs, so it would always look changed.
+CODE_PATHS = ("mlops_course", "pyproject.toml", "uv.lock")
+
+
+def code_version(paths: tuple[str, ...] = CODE_PATHS) -> str:
+    """The git commit of the course checkout, with ``-dirty`` if any of ``paths`` differ from it.
+
+    The same as ``git rev-parse --short HEAD`` and ``git status --porcelain -- PATHS``.
+    """
+    git = ["git", "-C", str(REPO_ROOT)]
     try:
-        commit = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
+        commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            [*git, "status", "--porcelain", "--untracked-files=no", "--", *paths],
             capture_output=True, text=True, check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):

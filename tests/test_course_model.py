@@ -57,11 +57,15 @@ def test_evaluate_leads_with_ranking_and_reports_the_baseline(lab_split):
     assert list(metrics) == ["roc_auc", "log_loss", "accuracy", "baseline_log_loss", "baseline_accuracy"]
     share = valid_rows[model.LABEL].mean()
     assert metrics["baseline_accuracy"] == pytest.approx(max(share, 1 - share), abs=1e-4)
-    # A classifier that knows only the base rate scores exactly the baseline.
-    constant = DummyClassifier(strategy="prior").fit(valid_rows.drop(columns=[model.LABEL]), valid_rows[model.LABEL])
-    flat = model.evaluate(constant, valid_rows)
-    assert flat["roc_auc"] == 0.5
-    assert flat["log_loss"] == flat["baseline_log_loss"] and flat["accuracy"] == flat["baseline_accuracy"]
+    # A classifier that knows only the base rate scores exactly the baseline,
+    # by default the validation rows' own share, or the one it was trained on.
+    for rows, base_rate in ((valid_rows, None), (train_rows, train_rows[model.LABEL].mean())):
+        constant = DummyClassifier(strategy="prior").fit(rows.drop(columns=[model.LABEL]), rows[model.LABEL])
+        flat = model.evaluate(constant, valid_rows, base_rate=base_rate)
+        assert flat["roc_auc"] == 0.5
+        assert flat["log_loss"] == flat["baseline_log_loss"] and flat["accuracy"] == flat["baseline_accuracy"]
+    with pytest.raises(ValueError, match="base_rate"):
+        model.evaluate(constant, valid_rows, base_rate=1.0)
 
 
 @pytest.mark.parametrize("kind, margin", [("gbdt", 0.05), ("logistic", 0.03)])
