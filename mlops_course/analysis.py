@@ -13,27 +13,22 @@ scikit-learn's partial dependence and ipywidgets:
 - **one trip, edited**: :func:`sweep` (the prediction as one feature moves),
   :func:`changed_features` and :func:`counterfactual_distance`
   (what a counterfactual changed, and how far it is from the original);
-- **performance by slice**: :func:`slice_metrics`;
-- **a threshold from a cost ratio**, computed two independent ways:
-  :func:`threshold_by_sweep` tries every threshold;
-  :func:`threshold_by_roc` finds where a line of slope
-  :func:`iso_cost_slope` touches the ROC convex hull
-  (:func:`roc_convex_hull`). :func:`bayes_threshold` is the answer for a
-  perfectly calibrated model.
+- **a threshold from costs**, after the lab has written the sweep once in
+  its cells: :func:`cheapest_threshold` and :func:`expected_cost`, for the
+  tables, the slider and the exercise that repeat it.
 
-Costs follow the What-If Tool's convention: a *cost ratio* is the cost of a
-false positive divided by the cost of a false negative. A threshold ``t``
-predicts the positive class when ``score >= t``.
+The slice tables, the sweep, the iso-cost argument and the calibrated
+threshold are the lesson, so they are in the lab's cells, not here. A
+threshold ``t`` predicts the positive class when ``score >= t``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import roc_curve
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
@@ -126,167 +121,25 @@ def _same(a, b) -> bool:
         return a == b
 
 
-# --- performance by slice -------------------------------------------------------------
+# --- a threshold from costs, once the lab has swept it by hand ------------------------------
 
 
-def slice_metrics(y_true, scores, groups, threshold: float = 0.5) -> pd.DataFrame:
-    """Rows, share of positives, accuracy and ROC AUC for each group, and for all rows.
-
-    A group that holds a single class has no ROC AUC (NaN). Accuracy counts a
-    prediction as positive when ``score >= threshold``.
-    """
-    frame = pd.DataFrame({"y": np.asarray(y_true), "score": np.asarray(scores, dtype=float), "group": np.asarray(groups)})
-    frame["hit"] = (frame["score"] >= threshold).astype(int) == frame["y"]
-
-    def summary(part: pd.DataFrame) -> dict:
-        auc = roc_auc_score(part["y"], part["score"]) if part["y"].nunique() == 2 else float("nan")
-        return {
-            "rows": len(part),
-            "positive_rate": part["y"].mean(),
-            "accuracy": part["hit"].mean(),
-            "roc_auc": auc,
-        }
-
-    table = {str(name): summary(part) for name, part in frame.groupby("group", sort=True)}
-    table["(all)"] = summary(frame)
-    out = pd.DataFrame(table).T
-    out["rows"] = out["rows"].astype(int)
-    out.index.name = "slice"
-    return out
-
-
-# --- a threshold from a cost ratio --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OperatingPoint:
-    """A threshold, the expected cost per example it gives, and its point on the ROC curve."""
-
-    threshold: float
-    cost: float
-    fpr: float
-    tpr: float
-
-
-def confusion_counts(y_true, scores, threshold: float) -> dict[str, int]:
-    """True and false positives and negatives when ``score >= threshold`` means positive."""
+def expected_cost(y_true, scores, threshold: float, cost_fp: float, cost_fn: float) -> float:
+    """Average cost per example when ``score >= threshold`` is flagged: ``(cost_fp * FP + cost_fn * FN) / n``."""
     y = np.asarray(y_true).astype(bool)
-    predicted = np.asarray(scores, dtype=float) >= threshold
-    return {
-        "tp": int((predicted & y).sum()),
-        "fp": int((predicted & ~y).sum()),
-        "tn": int((~predicted & ~y).sum()),
-        "fn": int((~predicted & y).sum()),
-    }
+    flagged = np.asarray(scores, dtype=float) >= threshold
+    return float((cost_fp * (flagged & ~y).sum() + cost_fn * (~flagged & y).sum()) / len(y))
 
 
-def expected_cost(y_true, scores, threshold: float, cost_fp: float, cost_fn: float = 1.0) -> float:
-    """Average cost per example: ``(cost_fp * FP + cost_fn * FN) / n``."""
-    counts = confusion_counts(y_true, scores, threshold)
-    return (cost_fp * counts["fp"] + cost_fn * counts["fn"]) / len(np.asarray(y_true))
-
-
-def cost_sweep(y_true, scores, cost_fp: float, cost_fn: float = 1.0) -> pd.DataFrame:
-    """Every distinct classifier the scores allow, with its expected cost.
-
-    One row per candidate threshold: ``inf`` (nothing is positive), then each
-    distinct score from the highest to the lowest (everything is positive).
-    Columns: threshold, fpr, tpr, fp, fn, cost.
-    """
+def cheapest_threshold(y_true, scores, cost_fp: float, cost_fn: float) -> tuple[float, float]:
+    """The threshold with the lowest expected cost, and that cost: the sweep the lab
+    writes in section 6, over every distinct score and ``inf`` (flag nothing).
+    Ties go to the highest threshold (the fewest trips flagged)."""
     y = np.asarray(y_true).astype(int)
-    _check_both_classes(y)
-    fpr, tpr, thresholds = roc_curve(y, np.asarray(scores, dtype=float), drop_intermediate=False)
-    positives, negatives = int(y.sum()), int(len(y) - y.sum())
-    fp = np.rint(fpr * negatives).astype(int)
-    fn = np.rint((1 - tpr) * positives).astype(int)
-    return pd.DataFrame(
-        {
-            "threshold": thresholds,
-            "fpr": fpr,
-            "tpr": tpr,
-            "fp": fp,
-            "fn": fn,
-            "cost": (cost_fp * fp + cost_fn * fn) / len(y),
-        }
-    )
-
-
-def threshold_by_sweep(y_true, scores, cost_fp: float, cost_fn: float = 1.0) -> OperatingPoint:
-    """The cheapest threshold found by trying them all (ties: the highest threshold)."""
-    table = cost_sweep(y_true, scores, cost_fp, cost_fn)
-    best = table.iloc[int(np.argmin(table["cost"].to_numpy()))]
-    return OperatingPoint(float(best["threshold"]), float(best["cost"]), float(best["fpr"]), float(best["tpr"]))
-
-
-def iso_cost_slope(y_true, cost_fp: float, cost_fn: float = 1.0) -> float:
-    """The slope of the lines of equal expected cost in ROC space:
-    ``(cost_fp * negatives) / (cost_fn * positives)``."""
-    y = np.asarray(y_true).astype(int)
-    _check_both_classes(y)
-    positives, negatives = int(y.sum()), int(len(y) - y.sum())
-    return (cost_fp * negatives) / (cost_fn * positives)
-
-
-def roc_convex_hull(x, y) -> np.ndarray:
-    """Indices of the points on the upper convex hull of an ROC curve, from
-    its first point to its last. ``x`` (false positive rates, or counts) must
-    be non-decreasing, as :func:`sklearn.metrics.roc_curve` returns it. Points
-    on a straight stretch of the hull are left out. With whole-number counts
-    the arithmetic is exact."""
-    x, y = np.asarray(x), np.asarray(y)
-    if np.any(np.diff(x) < 0):
-        raise ValueError("x must be sorted in increasing order")
-    hull: list[int] = []
-    for i in range(len(x)):
-        # Drop the last hull point while it lies on or below the chord to the new point.
-        while len(hull) >= 2:
-            a, b = hull[-2], hull[-1]
-            cross = (x[b] - x[a]) * (y[i] - y[a]) - (y[b] - y[a]) * (x[i] - x[a])
-            if cross >= 0:
-                hull.pop()
-            else:
-                break
-        hull.append(i)
-    return np.array(hull, dtype=int)
-
-
-def threshold_by_roc(y_true, scores, cost_fp: float, cost_fn: float = 1.0) -> OperatingPoint:
-    """The cheapest threshold found geometrically, without evaluating a cost
-    at each threshold: slide a line of slope :func:`iso_cost_slope` down onto
-    the ROC curve. It first touches the curve's convex hull at the vertex
-    where the hull's slope falls to the line's slope or below (ties: the
-    vertex with the fewer false positives, the higher threshold). The cost
-    is then read from that vertex's coordinates.
-
-    The hull is built on counts (false positives, true positives) rather than
-    rates, so that its arithmetic is exact; in counts the iso-cost slope is
-    ``cost_fp / cost_fn``, the same lines as in rates.
-    """
-    y = np.asarray(y_true).astype(int)
-    _check_both_classes(y)
-    fpr, tpr, thresholds = roc_curve(y, np.asarray(scores, dtype=float), drop_intermediate=False)
-    positives, negatives = int(y.sum()), int(len(y) - y.sum())
-    fp, tp = np.rint(fpr * negatives).astype(np.int64), np.rint(tpr * positives).astype(np.int64)
-    hull = roc_convex_hull(fp, tp)
-    best = hull[-1]  # everything positive, if every stretch of the hull is steeper than the line
-    for start, end in zip(hull[:-1], hull[1:]):
-        # The stretch start -> end is no steeper than the iso-cost line: start is where it touches.
-        if cost_fn * (tp[end] - tp[start]) <= cost_fp * (fp[end] - fp[start]):
-            best = start
-            break
-    cost = (cost_fp * fp[best] + cost_fn * (positives - tp[best])) / len(y)
-    return OperatingPoint(float(thresholds[best]), float(cost), float(fpr[best]), float(tpr[best]))
-
-
-def bayes_threshold(cost_fp: float, cost_fn: float = 1.0) -> float:
-    """The cost-minimising threshold on a *calibrated* probability p: predict
-    positive when ``p * cost_fn >= (1 - p) * cost_fp``, that is when
-    ``p >= cost_fp / (cost_fp + cost_fn)``."""
-    if cost_fp < 0 or cost_fn < 0 or cost_fp + cost_fn == 0:
-        raise ValueError("costs must be non-negative and not both zero")
-    return cost_fp / (cost_fp + cost_fn)
-
-
-def _check_both_classes(y: np.ndarray) -> None:
     if y.min() == y.max():
         raise ValueError("the labels hold a single class: no ROC curve and no cost trade-off")
+    fpr, tpr, thresholds = roc_curve(y, np.asarray(scores, dtype=float), drop_intermediate=False)
+    positives, negatives = int(y.sum()), int(len(y) - y.sum())
+    cost = (cost_fp * np.rint(fpr * negatives) + cost_fn * np.rint((1 - tpr) * positives)) / len(y)
+    best = int(np.argmin(cost))
+    return float(thresholds[best]), float(cost[best])

@@ -15,29 +15,19 @@ from mlops_course import analysis, data, model
 #   t      TP FP FN   (fpr, tpr)    cost with cost_fp = cost_fn = 1
 #   inf     0  0  2   (0,   0  )    2/4 = 0.5
 #   0.8     1  0  1   (0,   0.5)    1/4 = 0.25
-#   0.4     1  1  1   (0.5, 0.5)    2/4 = 0.5    <- below the convex hull
+#   0.4     1  1  1   (0.5, 0.5)    2/4 = 0.5
 #   0.35    2  1  0   (0.5, 1  )    1/4 = 0.25
 #   0.1     2  2  0   (1,   1  )    2/4 = 0.5
 Y = np.array([0, 0, 1, 1])
 SCORES = np.array([0.1, 0.4, 0.35, 0.8])
 
 
-def test_confusion_counts_and_expected_cost_by_hand():
-    assert analysis.confusion_counts(Y, SCORES, 0.4) == {"tp": 1, "fp": 1, "tn": 1, "fn": 1}
-    assert analysis.confusion_counts(Y, SCORES, 0.35) == {"tp": 2, "fp": 1, "tn": 1, "fn": 0}
-    # score >= threshold is positive: a score equal to the threshold counts.
-    assert analysis.confusion_counts(Y, SCORES, 0.8)["tp"] == 1
+def test_expected_cost_by_hand():
+    # t = 0.4 flags 0.4 and 0.8: one FP, one FN (0.35 is missed).
     assert analysis.expected_cost(Y, SCORES, 0.4, cost_fp=3, cost_fn=1) == pytest.approx((3 * 1 + 1 * 1) / 4)
+    # t = 0.35 flags three: one FP, no FN; a score equal to the threshold counts.
     assert analysis.expected_cost(Y, SCORES, 0.35, cost_fp=0.25, cost_fn=1) == pytest.approx(0.25 / 4)
-
-
-def test_cost_sweep_lists_every_threshold_with_its_cost():
-    table = analysis.cost_sweep(Y, SCORES, cost_fp=1, cost_fn=1)
-    assert math.isinf(table["threshold"].iloc[0])
-    assert table["threshold"].iloc[1:].tolist() == [0.8, 0.4, 0.35, 0.1]
-    assert table["fp"].tolist() == [0, 0, 1, 1, 2]
-    assert table["fn"].tolist() == [2, 1, 1, 0, 0]
-    assert table["cost"].tolist() == pytest.approx([0.5, 0.25, 0.5, 0.25, 0.5])
+    assert analysis.expected_cost(Y, SCORES, np.inf, cost_fp=1, cost_fn=2) == pytest.approx(2 * 2 / 4)
 
 
 @pytest.mark.parametrize(
@@ -49,50 +39,21 @@ def test_cost_sweep_lists_every_threshold_with_its_cost():
         (1, 10, 0.35, 0.25),  # a missed positive costs ten
     ],
 )
-def test_both_ways_to_the_threshold_agree_with_the_hand_computation(cost_fp, cost_fn, threshold, cost):
-    for found in (
-        analysis.threshold_by_sweep(Y, SCORES, cost_fp, cost_fn),
-        analysis.threshold_by_roc(Y, SCORES, cost_fp, cost_fn),
-    ):
-        assert found.threshold == threshold
-        assert found.cost == pytest.approx(cost)
+def test_cheapest_threshold_agrees_with_the_hand_computation(cost_fp, cost_fn, threshold, cost):
+    assert analysis.cheapest_threshold(Y, SCORES, cost_fp, cost_fn) == (threshold, pytest.approx(cost))
 
 
-def test_predicting_nothing_or_everything_can_be_cheapest():
+def test_flagging_nothing_can_be_cheapest():
     # One negative scored 0.9, one positive scored 0.2: the model ranks them the wrong way round.
     y, scores = np.array([0, 1]), np.array([0.9, 0.2])
-    for method in (analysis.threshold_by_sweep, analysis.threshold_by_roc):
-        dear_fp = method(y, scores, cost_fp=2, cost_fn=1)
-        assert math.isinf(dear_fp.threshold) and dear_fp.cost == pytest.approx(0.5)
-        cheap_fp = method(y, scores, cost_fp=0.5, cost_fn=1)
-        assert cheap_fp.threshold == 0.2 and cheap_fp.cost == pytest.approx(0.25)
-
-
-def test_convex_hull_drops_the_point_below_it():
-    fpr = [0, 0, 0.5, 0.5, 1]
-    tpr = [0, 0.5, 0.5, 1, 1]
-    assert analysis.roc_convex_hull(fpr, tpr).tolist() == [0, 1, 3, 4]
-    # Collinear points on the diagonal are not vertices.
-    assert analysis.roc_convex_hull([0, 1, 2, 3], [0, 1, 2, 3]).tolist() == [0, 3]
+    threshold, cost = analysis.cheapest_threshold(y, scores, cost_fp=2, cost_fn=1)
+    assert math.isinf(threshold) and cost == pytest.approx(0.5)
+    assert analysis.cheapest_threshold(y, scores, cost_fp=0.5, cost_fn=1) == (0.2, pytest.approx(0.25))
     with pytest.raises(ValueError):
-        analysis.roc_convex_hull([0, 1, 0.5], [0, 1, 1])
+        analysis.cheapest_threshold([1, 1], [0.2, 0.3], cost_fp=1, cost_fn=1)
 
 
-def test_iso_cost_slope_and_bayes_threshold():
-    # 2 negatives, 2 positives: slope = cost_fp * 2 / (cost_fn * 2).
-    assert analysis.iso_cost_slope(Y, cost_fp=3, cost_fn=1) == pytest.approx(3.0)
-    # 3 negatives, 1 positive: equal costs, yet the slope is 3.
-    assert analysis.iso_cost_slope([0, 0, 0, 1], cost_fp=1, cost_fn=1) == pytest.approx(3.0)
-    assert analysis.bayes_threshold(1, 1) == 0.5
-    assert analysis.bayes_threshold(3, 1) == 0.75
-    assert analysis.bayes_threshold(0.25, 1) == pytest.approx(0.2)
-    with pytest.raises(ValueError):
-        analysis.bayes_threshold(0, 0)
-    with pytest.raises(ValueError):
-        analysis.threshold_by_sweep([1, 1], [0.2, 0.3], cost_fp=1)
-
-
-def test_sweep_and_roc_agree_on_many_random_problems():
+def test_cheapest_threshold_is_the_minimum_over_every_threshold():
     rng = np.random.default_rng(0)
     for _ in range(200):
         n = int(rng.integers(2, 40))
@@ -100,28 +61,12 @@ def test_sweep_and_roc_agree_on_many_random_problems():
         if y.min() == y.max():
             continue
         scores = np.round(rng.random(n) + 0.3 * y, 1)  # rounded: ties between scores too
-        ratio = float(rng.choice([0.25, 0.5, 1, 2, 4]))
-        swept = analysis.threshold_by_sweep(y, scores, ratio)
-        geometric = analysis.threshold_by_roc(y, scores, ratio)
-        assert geometric.cost == pytest.approx(swept.cost)
-        assert geometric.threshold == swept.threshold
-        assert swept.cost == pytest.approx(min(analysis.expected_cost(y, scores, t, ratio) for t in [*scores, np.inf]))
-
-
-def test_slice_metrics_by_hand():
-    y = [1, 0, 1, 0, 0, 0]
-    scores = [0.9, 0.2, 0.4, 0.6, 0.1, 0.3]
-    groups = ["a", "a", "a", "b", "b", "b"]
-    table = analysis.slice_metrics(y, scores, groups)
-    assert table.index.tolist() == ["a", "b", "(all)"]
-    assert table["rows"].tolist() == [3, 3, 6]
-    assert table["positive_rate"].tolist() == pytest.approx([2 / 3, 0, 1 / 3])
-    # a: predictions 1, 0, 0 against 1, 0, 1; b: 1, 0, 0 against 0, 0, 0.
-    assert table["accuracy"].tolist() == pytest.approx([2 / 3, 2 / 3, 4 / 6])
-    assert table.loc["a", "roc_auc"] == pytest.approx(1.0)
-    assert math.isnan(table.loc["b", "roc_auc"]), "one class only: no ROC AUC"
-    # All: 0.9 beats the four negatives, 0.4 beats three of them (not 0.6): 7 of 8 pairs.
-    assert table.loc["(all)", "roc_auc"] == pytest.approx(7 / 8)
+        cost_fp, cost_fn = float(rng.choice([0.25, 0.5, 1, 2, 4])), 1.0
+        threshold, cost = analysis.cheapest_threshold(y, scores, cost_fp, cost_fn)
+        every = {t: analysis.expected_cost(y, scores, t, cost_fp, cost_fn) for t in [*scores, np.inf]}
+        assert cost == pytest.approx(min(every.values()))
+        assert cost == pytest.approx(every[threshold])
+        assert threshold == max(t for t, c in every.items() if np.isclose(c, cost)), "ties go to the highest threshold"
 
 
 def test_changed_features_and_distance_by_hand():
