@@ -233,18 +233,54 @@ def source_hashes(nb: nbformat.NotebookNode, root: Path = ROOT) -> dict[str, str
     return hashes
 
 
+_TABLE_ROW = re.compile(r"^(\S.*?)\s{2,}(ok|warning|failure)\s{2,}", re.M)
+
+
+def doctor_tables(nb: nbformat.NotebookNode) -> list[tuple[int, list[str]]]:
+    """``(cell, check names)`` of every doctor table (doctor.format_table) in the committed outputs."""
+    tables = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for out in cell.get("outputs", []):
+            text = out.get("text", "") if out.get("output_type") == "stream" else ""
+            text = text if isinstance(text, str) else "".join(text)
+            for chunk in re.split(r"(?m)^(?=check\s+status\s+detail$)", text):
+                if chunk.startswith("check"):
+                    tables.append((i, _TABLE_ROW.findall(chunk) and [m[0].strip() for m in _TABLE_ROW.findall(chunk)]))
+    return tables
+
+
+def doctor_table_problems(nb: nbformat.NotebookNode) -> list[str]:
+    """A doctor table in the outputs that lacks a row today's doctor shows on every machine, or shows one it no longer has."""
+    known = set(doctor.check_names("all"))
+    problems = []
+    for i, names in doctor_tables(nb):
+        expected = {f"env {k}" for k in KERNELS} | {f"port {p}" for p in doctor.PORTS}
+        if "docker" in names:
+            expected |= {f"port {p}" for p in doctor.DOCKER_PORTS}
+        missing = sorted(expected - set(names))
+        gone = sorted(n for n in names if n not in known and not n.startswith("component"))
+        if missing:
+            problems.append(f"the doctor table in code cell {i} lacks {', '.join(missing)}, which the doctor checks now")
+        if gone:
+            problems.append(f"the doctor table in code cell {i} shows {', '.join(gone)}, which the doctor no longer checks")
+    return problems
+
+
 def stale_problems(nb: nbformat.NotebookNode, name: str, root: Path = ROOT) -> list[str]:
     """Why the committed outputs of solution ``name`` may not be what today's code prints (empty: current)."""
     fix = f"run scripts/course refresh solutions/{name}"
+    tables = [f"{p}: {fix}" for p in doctor_table_problems(nb)]
     recorded = nb.metadata.get("course", {}).get(SOURCE_HASHES)
     if not isinstance(recorded, dict):
-        return [f"the outputs record no hashes of the code that made them: {fix}"]
+        return [f"the outputs record no hashes of the code that made them: {fix}", *tables]
     current = source_hashes(nb, root)
     changed = sorted(k for k in current.keys() | recorded.keys() if current.get(k) != recorded.get(k))
     if not changed:
-        return []
+        return tables
     what = ", ".join(f"{k} ({'new' if k not in recorded else 'no longer used' if k not in current else 'changed'})" for k in changed)
-    return [f"the outputs were made by older code than the notebook runs now: {what}: {fix}"]
+    return [f"the outputs were made by older code than the notebook runs now: {what}: {fix}", *tables]
 
 
 # --- checks ---------------------------------------------------------------------
