@@ -18,10 +18,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "cluster" / "offline" / "cluster.sh"
 
-pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux") or os.geteuid() != 0,
-    reason="the offline cluster needs Linux and root (CI has both); learners use kind",
-)
+pytestmark = [
+    pytest.mark.cluster,  # counted with the cluster tier in the tier table
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux") or os.geteuid() != 0,
+        reason="the offline cluster needs Linux and root (CI has both); learners use kind",
+    ),
+]
 
 
 def run(*args, env=None, timeout=120):
