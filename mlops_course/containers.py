@@ -39,7 +39,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops_course import paths
+from mlops_course import faults, paths
 
 #: The label every lab object carries; its value is the lab's name.
 LABEL = "mlops-course.lab"
@@ -77,8 +77,8 @@ CGROUP_V1 = {
 V1_UNLIMITED = 2**62
 
 
-class ContainerError(RuntimeError):
-    """Something Docker-related failed; the message says what to do."""
+class ContainerError(faults.LabError):
+    """Something Docker-related failed; the message says what to do (a notebook shows it without a traceback)."""
 
 
 class DaemonUnavailable(ContainerError):
@@ -100,7 +100,11 @@ class BuildError(ContainerError):
 
 
 class PortTaken(ContainerError):
-    """The registry's port on 127.0.0.1 is taken; the message names who holds it."""
+    """A port a lab publishes on 127.0.0.1 is taken; the message names who holds it."""
+
+
+class ImageMissing(ContainerError):
+    """An image the lab starts from is not here, and could not be pulled."""
 
 
 class RegistryError(ContainerError):
@@ -174,10 +178,15 @@ def connect(timeout: int = 120):
     """A ``docker.DockerClient`` for the daemon the ``docker`` command would use.
 
     Raises :class:`DaemonUnavailable` with the fix when there is no daemon,
-    or when this user may not use it.
+    or when this user may not use it. In a notebook it also installs
+    :mod:`mlops_course.faults`, so that a daemon lost later in the lab ends in
+    one clear message; and where the daemon comes from a ``docker context``
+    (Docker Desktop, Colima), it exports ``DOCKER_HOST`` for this kernel, so
+    that ``docker.from_env()`` in a lab reaches the same daemon.
     """
     import docker
 
+    faults.install()
     host, tls = docker_host()
     try:
         if os.environ.get("DOCKER_HOST"):
@@ -187,6 +196,8 @@ def connect(timeout: int = 120):
         client.ping()
     except Exception as exc:  # DockerException, requests' ConnectionError, OSError: all mean the same here
         raise DaemonUnavailable(*explain_connection_error(f"{type(exc).__name__}: {exc}", host)) from None
+    if not os.environ.get("DOCKER_HOST") and host != DEFAULT_SOCKET and not tls:
+        os.environ["DOCKER_HOST"] = host
     return client
 
 
@@ -228,11 +239,12 @@ def label_filter(lab: str) -> dict[str, str]:
 
 
 def lab_objects(client, lab: str) -> dict[str, list]:
-    """The containers (running or not), images (intermediate ones too) and volumes labelled for ``lab``."""
+    """The containers (running or not), images (intermediate ones too), volumes and networks labelled for ``lab``."""
     return {
         "containers": client.containers.list(all=True, filters=label_filter(lab)),
         "images": client.images.list(all=True, filters=label_filter(lab)),
         "volumes": client.volumes.list(filters=label_filter(lab)),
+        "networks": client.networks.list(filters=label_filter(lab)),
     }
 
 
@@ -240,7 +252,7 @@ def remove_lab_objects(client, lab: str) -> dict[str, int]:
     """Remove what :func:`lab_objects` finds; returns how many of each went. Safe to run twice."""
     import docker
 
-    removed = {"containers": 0, "images": 0, "volumes": 0}
+    removed = {"containers": 0, "images": 0, "volumes": 0, "networks": 0}
     for container in client.containers.list(all=True, filters=label_filter(lab)):
         try:
             container.remove(force=True, v=True)
@@ -270,11 +282,17 @@ def remove_lab_objects(client, lab: str) -> dict[str, int]:
             removed["volumes"] += 1
         except docker.errors.NotFound:
             pass
+    for network in client.networks.list(filters=label_filter(lab)):
+        try:
+            network.remove()
+            removed["networks"] += 1
+        except docker.errors.NotFound:
+            pass
     return removed
 
 
 def cleanup(lab: str, client=None, workdir: bool = True) -> dict[str, int]:
-    """Stop the lab's registry, remove its containers, images, volumes and (``workdir``) its scratch folder.
+    """Stop the lab's registry, remove its containers, images, volumes, networks and (``workdir``) its scratch folder.
 
     Touches nothing without the lab's label: not the base image, not other
     labs' or other people's containers. Safe to run twice, and at the start of
@@ -490,6 +508,30 @@ def disk_size(images) -> int:
     return sum(seen.values())
 
 
+def ensure_image(client, name: str = BASE_IMAGE):
+    """The local image ``name``; pulled first (``docker pull``) if it is not here.
+
+    Raises :class:`ImageMissing` with the one command that fixes it when it is
+    missing and no registry can provide it (offline, or the name is wrong).
+    """
+    import docker
+
+    try:
+        return client.images.get(name)
+    except docker.errors.ImageNotFound:
+        pass
+    repository, _, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "latest")
+    try:
+        return client.images.pull(repository, tag=tag)
+    except docker.errors.APIError as exc:
+        fix = f"`docker pull {name}` on a machine that can reach its registry"
+        if name == BASE_IMAGE:
+            fix += "; with no registry at all, build it locally with `sudo scripts/build_base_image.sh`"
+        reason = (exc.explanation or str(exc)).strip().splitlines()[0][:200]
+        raise ImageMissing(f"The image {name} is not on this machine and could not be pulled ({reason}). "
+                           f"Fix: {fix}, then rerun the lab.") from None
+
+
 def run_python(client, lab: str, code: str, image: str = BASE_IMAGE, timeout: float = 120, **kwargs) -> tuple[int, str, object]:
     """Run ``python3 -c code`` in a new labelled container; ``(exit code, output, container)``.
 
@@ -648,13 +690,46 @@ def port_owner(port: int, client=None) -> str | None:
     return None
 
 
-def describe_port_owner(port: int, client=None) -> str:
+def describe_port_owner(port: int, client=None, parameter: str = "registry_port") -> str:
     owner = port_owner(port, client)
     if owner:
-        return f"127.0.0.1:{port} is taken by {owner}"
+        return f"127.0.0.1:{port} is taken by {owner}; or give the lab another port (its {parameter} parameter)"
     return (f"127.0.0.1:{port} is taken by a process this user cannot see: "
             f"`sudo ss -ltnp 'sport = :{port}'` (Linux) or `sudo lsof -i :{port}` (macOS) names it; stop it, "
-            f"or give the lab another port (its registry_port parameter)")
+            f"or give the lab another port (its {parameter} parameter)")
+
+
+def require_free_port(port: int, parameter: str, client=None) -> int:
+    """``port``, if nothing holds it on 127.0.0.1; else :class:`PortTaken` naming the holder and the lab's parameter."""
+    if port_in_use(port):
+        raise PortTaken(describe_port_owner(port, client, parameter))
+    return port
+
+
+def wait_for_http(url: str, timeout: float = 30, container=None) -> float:
+    """Wait until ``url`` answers (any HTTP status); the seconds it took.
+
+    With ``container``, stop waiting as soon as it exits, and say so with the
+    end of its log (``docker logs``), instead of waiting out the timeout.
+    """
+    start = time.monotonic()
+    while True:
+        try:
+            with _DIRECT.open(url, timeout=2):
+                return time.monotonic() - start
+        except urllib.error.HTTPError:
+            return time.monotonic() - start  # it answered, if not with 200
+        except (urllib.error.URLError, OSError):
+            pass
+        if container is not None:
+            container.reload()
+            if container.status in ("exited", "dead"):
+                tail = container.logs(tail=10).decode(errors="replace").strip()
+                raise ContainerError(f"the container {container.name} exited before {url} answered; its log ends "
+                                     f"with:\n{tail}")
+        if time.monotonic() - start > timeout:
+            raise ContainerError(f"{url} did not answer within {timeout:.0f} s")
+        time.sleep(0.2)
 
 
 # --- the local registry ----------------------------------------------------------------------
