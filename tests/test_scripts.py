@@ -73,13 +73,13 @@ def test_doctor_command_reports_the_local_tier():
 
 
 def test_run_one_lab_headless_with_a_parameter():
-    result = course("run", "solutions/00-environment-check.ipynb", "-p", "n_rows", "321")
+    result = course("run", "solutions/00-environment-check.ipynb", "-p", "n_rows", "3210")
     assert result.returncode == 0, result.stdout + result.stderr
     executed = nbformat.read(ROOT / ".work/runs/00-environment-check.ipynb", as_version=4)
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert injected and "n_rows = 321" in injected[0].source
+    assert injected and "n_rows = 3210" in injected[0].source
     outputs = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
-    assert "321 trips written" in outputs
+    assert "3210 trips written" in outputs
 
 
 def test_run_names_a_missing_notebook():
