@@ -368,6 +368,8 @@ def template_problems(nb: nbformat.NotebookNode) -> list[str]:
         if not (isinstance(named, list) and named and all(n in COMPONENTS for n in named)):
             problems.append("a kubeflow-tier lab names its components in metadata.course.components "
                             f"(a list of {', '.join(COMPONENTS)}): the tier is ready only when they are")
+        elif code and "components=" not in code[0][1].source:
+            problems.append(f'the first code cell must name the components as well: doctor.require("kubeflow", components={named!r})')
     return problems
 
 

@@ -137,6 +137,9 @@ def _break(nb, how):
         for c in cells[:first]:
             if c.cell_type == "markdown":
                 c.source = re.sub(rf"`?\b{name}\b`?", "the result", c.source)
+    elif how == "kubeflow require without components":
+        nb.metadata["course"].update(tier="kubeflow", components=["katib"])
+        code[0].source = code[0].source.replace('doctor.require("local")', 'doctor.require("kubeflow")')
     elif how == "kubeflow without components":
         nb.metadata["course"]["tier"] = "kubeflow"
         nb.metadata["course"].pop("components", None)
@@ -159,6 +162,7 @@ def _break(nb, how):
         ("check not stated", "must say what its check"),
         ("result not named", "its instruction does not mention `"),
         ("kubeflow without components", "metadata.course.components"),
+        ("kubeflow require without components", 'doctor.require("kubeflow", components=['),
     ],
 )
 def test_template_check_fails_when_broken(solution, how, expected):
