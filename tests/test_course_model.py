@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -36,6 +38,23 @@ def test_generated_trips_are_plausible(trips):
     assert by_payment["Cash"] < 0.05 < by_payment["Credit Card"]
     assert (trips["big_tip"] == (trips["tips"] > data.BIG_TIP_FRACTION * trips["fare"])).all()
     assert set(trips["pickup_area"]) <= set(range(1, data.N_AREAS + 1))
+
+
+def test_tips_carry_the_signals_the_book_describes():
+    trips = data.generate_trips(40_000, seed=3)
+    card = trips[trips["payment_type"] == "Credit Card"]
+    tipped = card[card["tips"] > 0]
+    share = (tipped["tips"] / tipped["fare"]).round(2)
+    assert share.isin([0.15, 0.2, 0.25, 0.3]).mean() > 0.5, "card tips cluster at the reader's presets"
+    assert (trips.loc[trips["payment_type"] == "Cash", "tips"] == 0).mean() > 0.9, "cash tips are mostly not recorded"
+    hour = card["pickup_time"].dt.hour
+    evening, daytime = card[(hour >= 19) | (hour <= 2)], card[hour.between(10, 17)]
+    assert evening["big_tip"].mean() > daytime["big_tip"].mean() + 0.1
+    airport = card["dropoff_area"].isin(data.AIRPORT_AREAS)
+    assert card.loc[airport, "big_tip"].mean() < card.loc[~airport, "big_tip"].mean() - 0.1
+    assert card.loc[card["fare"] < 8, "big_tip"].mean() > card.loc[card["fare"] > 15, "big_tip"].mean() + 0.1, "round-dollar tips on short rides"
+    by_company = trips.groupby("company")["big_tip"].mean()
+    assert by_company.idxmin() == "Independent"
 
 
 def test_generator_rejects_an_empty_request():
@@ -132,3 +151,24 @@ def test_fingerprints_and_run_records(trips):
     assert records[0]["environment"]["python"].startswith("3.11")
     with pytest.raises(ValueError, match="probe"):
         tracking.run_record(data=small, params={}, metrics={}, model=fitted)
+
+
+def test_code_version_is_dirty_only_when_the_training_code_changed(tmp_path, monkeypatch):
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    (tmp_path / "mlops_course").mkdir()
+    (tmp_path / "mlops_course" / "model.py").write_text("x = 1\n")
+    (tmp_path / "lab.ipynb").write_text("{}\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "-m", "start")
+    monkeypatch.setattr(tracking, "REPO_ROOT", tmp_path)
+    clean = tracking.code_version()
+    assert clean and not clean.endswith("-dirty")
+    (tmp_path / "lab.ipynb").write_text('{"outputs": []}\n')  # a notebook rewrites itself as it runs
+    assert tracking.code_version() == clean
+    (tmp_path / "mlops_course" / "model.py").write_text("x = 2\n")
+    assert tracking.code_version() == clean + "-dirty"
+    monkeypatch.setattr(tracking, "REPO_ROOT", tmp_path / "missing")
+    assert tracking.code_version().startswith("unknown")
