@@ -72,3 +72,42 @@ def test_the_image_has_a_layer_per_filesystem_instruction(image):
     base = json.loads(docker("image", "inspect", "python:3.11-slim"))[0]["RootFS"]["Layers"]
     assert layers[: len(base)] == base, "the image starts with the base image's layers"
     assert len(layers) == len(base) + 2, "RUN and COPY each add one layer"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_published_port_answers_on_loopback_and_a_network_resolves_names():
+    """What lab 2a and 2b rely on: -p 127.0.0.1:PORT:8000 reaches the container; names resolve on a user-defined network."""
+    import time
+    import urllib.request
+
+    tag = uuid.uuid4().hex[:8]
+    network, web, port = f"smoke-net-{tag}", f"smoke-web-{tag}", free_port()
+    docker("network", "create", network)
+    try:
+        docker("run", "-d", "--name", web, "--network", network, "-p", f"127.0.0.1:{port}:8000",
+               "python:3.11-slim", "python3", "-m", "http.server", "8000")
+        assert docker("port", web, "8000/tcp").split() == [f"127.0.0.1:{port}"], "published on 127.0.0.1 only"
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        for _ in range(100):
+            try:
+                with opener.open(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                    status = response.status
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"nothing answered on 127.0.0.1:{port}")
+        assert status == 200
+        by_name = docker("run", "--rm", "--network", network, "python:3.11-slim", "python3", "-c",
+                         f"import urllib.request; print(urllib.request.urlopen('http://{web}:8000/', timeout=10).status)")
+        assert by_name.strip() == "200"
+    finally:
+        subprocess.run(["docker", "rm", "-f", web], capture_output=True)
+        subprocess.run(["docker", "network", "rm", network], capture_output=True)
