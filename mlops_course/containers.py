@@ -14,9 +14,14 @@ holds what several of them need, with errors that say what to do:
 - Everything a lab creates carries the label ``mlops-course.lab=<lab>``
   (:func:`labels`), so :func:`cleanup` removes exactly that lab's containers,
   images and volumes, and its registry, and is safe to run twice.
+- :func:`ensure_image` pulls a missing base image, or says the one command
+  that gets it; :func:`require_free_port` and :func:`wait_for_http` start a
+  published server cleanly (a taken port named, a server that died shown
+  with its log).
 - :func:`layers` lists an image's layers with their sizes;
   :func:`cgroup_limits` reads a container's memory and CPU limits from its
-  cgroup files (cgroup v1 and v2).
+  cgroup files (cgroup v1 and v2). The labs make these calls by hand first
+  (``image.history()``, ``exec_run(["cat", ...])``) and use the helpers after.
 - :func:`start_registry` runs a local registry on ``127.0.0.1`` only: Debian's
   ``docker-registry`` binary where it is installed, else the ``registry:2``
   image. Docker trusts registries on 127.0.0.0/8 over plain HTTP.

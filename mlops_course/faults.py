@@ -65,8 +65,7 @@ CAUSES = [
     ("connection reset", "the connection was reset"),
     ("connection aborted", "the connection was aborted"),
     ("broken pipe", "the connection broke"),
-    ("timed out", "it did not answer in time"),
-    ("timeout", "it did not answer in time"),
+    ("timed out", "no connection could be made in time"),
     ("name or service not known", "its name does not resolve"),
     ("failed to establish a new connection", "no connection could be made"),
     ("max retries exceeded", "no connection could be made"),
@@ -96,21 +95,24 @@ def _names(exc: BaseException) -> set[str]:
 
 CONNECTION_TYPES = {
     "builtins.ConnectionError",  # ConnectionRefusedError, ConnectionResetError, BrokenPipeError...
-    "builtins.TimeoutError",
     "socket.gaierror",
-    "requests.exceptions.ConnectionError",
-    "requests.exceptions.Timeout",
+    "requests.exceptions.ConnectionError",  # ConnectTimeout too
     "urllib3.exceptions.ProtocolError",
     "urllib3.exceptions.MaxRetryError",
     "urllib3.exceptions.NewConnectionError",
-    "urllib3.exceptions.TimeoutError",
+    "urllib3.exceptions.ConnectTimeoutError",
     "http.client.RemoteDisconnected",
     "urllib.error.URLError",
 }
+#: A read that timed out reached a server that is there but slow (a container.wait that ran out of time, say):
+#: not a lost connection, so it keeps its traceback.
+SLOW_TYPES = {"requests.exceptions.ReadTimeout", "urllib3.exceptions.ReadTimeoutError"}
 
 
 def _is_connection_error(exc: BaseException) -> bool:
     names = _names(exc)
+    if names & SLOW_TYPES:
+        return False
     if names & CONNECTION_TYPES:
         return True
     # The docker SDK wraps a failed first request in a bare DockerException whose text holds the cause.

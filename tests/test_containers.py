@@ -489,5 +489,14 @@ def test_other_errors_keep_their_traceback_and_course_errors_show_their_message(
     assert out.strip() == "ImageMissing: The image x is not here. Fix: `docker pull x`."
 
 
+def test_a_read_that_timed_out_is_no_lost_connection():
+    import requests
+
+    slow = requests.exceptions.ReadTimeout("HTTPConnectionPool(host='localhost', port=None): Read timed out. (read timeout=5)")
+    assert faults.explain(slow) is None, "the daemon answered the connection; the wait just ran out"
+    refused = requests.exceptions.ConnectionError("HTTPConnectionPool(host='127.0.0.1', port=18000): Max retries exceeded")
+    assert faults.explain(refused) is not None
+
+
 def test_outside_ipython_install_does_nothing():
     assert faults.install() is False
