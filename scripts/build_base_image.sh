@@ -2,7 +2,7 @@
 # Build the course's base image locally and tag it python:3.11-slim, the name a
 # learner's Docker would pull, so the same Dockerfiles work online and offline.
 #
-# Machines that cannot reach a container registry (CI here) still reach
+# Machines that cannot reach a container registry (the course's CI machine) still reach
 # Debian's package mirror: debootstrap makes a minimal Debian bookworm with its
 # Python 3.11 and pip, and `docker import` turns it into a one-layer image.
 # Needs root and a running Docker daemon. Skips the build if the tag exists
@@ -25,7 +25,7 @@ start=$SECONDS
 debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
     bookworm "$rootfs" "$MIRROR" >/dev/null
 # Trust the same extra certificate authorities as this machine (a proxy's CA),
-# so that `pip install` inside a build works where it works on the host.
+# so that `pip install` and `uv pip install` (with UV_NATIVE_TLS) inside a build work where they work on the host.
 if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
     cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
     chroot "$rootfs" update-ca-certificates >/dev/null
