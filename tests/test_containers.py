@@ -500,3 +500,46 @@ def test_a_read_that_timed_out_is_no_lost_connection():
 
 def test_outside_ipython_install_does_nothing():
     assert faults.install() is False
+
+
+# --- the tool on the page ---------------------------------------------------------------------------
+#
+# Part 2 teaches the docker SDK: its calls stand in the labs' own cells, each with the docker command
+# beside it, before any helper does the same. A lab that hides one of them behind a helper fails here.
+
+TOOL_ON_THE_PAGE = {
+    "02-build-and-run.ipynb": [
+        ("docker.from_env()", "docker version"),
+        ("client.images.build(path=", "docker build -t taxi-train:1 ."),
+        ("image.history()", "docker history taxi-train:1"),
+        ('ports={"8000/tcp": ("127.0.0.1", serve_port)}', "-p 127.0.0.1:18000:8000"),
+        ("server.logs()", "docker logs"),
+        ("server.exec_run([", "docker exec"),
+    ],
+    "02-namespaces-and-cgroups.ipynb": [
+        ('read(box, "/sys/fs/cgroup/memory.max")', "cgroup v2"),
+        ('"/sys/fs/cgroup/memory/memory.limit_in_bytes"', "cgroup v1"),
+        ('container.exec_run(["cat", path])', "docker exec CONTAINER cat PATH"),
+        ("writer.diff()", "docker diff"),
+        ("client.volumes.create(", "docker volume create"),
+        ("client.networks.create(", "docker network create"),
+    ],
+    "02-registry.ipynb": [
+        ("v1.tag(REPO, \"latest\")", "docker tag"),
+        ("client.images.push(REPO, tag=\"latest\", stream=True, decode=True)", "docker push"),
+        ("client.images.pull(REPO, tag=\"latest\")", "docker pull"),
+        ('client.images.pull(f"{REPO}@{digest1}")', "docker pull 127.0.0.1:5055/course/taxi-train@sha256:"),
+    ],
+}
+
+
+@pytest.mark.parametrize("notebook", sorted(TOOL_ON_THE_PAGE))
+def test_the_sdk_calls_stand_in_the_lab_with_the_cli_beside_them(notebook):
+    import json
+
+    cells = json.loads((paths.REPO_ROOT / "solutions" / notebook).read_text())["cells"]
+    lesson = ["".join(c["source"]) for c in cells if c["cell_type"] == "code" and "solution" not in c["metadata"].get("tags", [])]
+    for call, cli in TOOL_ON_THE_PAGE[notebook]:
+        cell = next((source for source in lesson if call in source), None)
+        assert cell is not None, f"{notebook}: no lesson cell calls {call} itself"
+        assert cli in cell, f"{notebook}: the cell with {call} does not show the command a practitioner types ({cli})"
