@@ -57,6 +57,8 @@ BASE_IMAGE = "python:3.11-slim"
 #: The course's local registry listens on 127.0.0.1 on this port (5000 is often
 #: taken, by macOS AirPlay among others).
 REGISTRY_PORT = 5055
+#: Where lab 02-build-and-run publishes its model server on 127.0.0.1 (the lab's serve_port parameter).
+SERVE_PORT = 18_000
 #: Debian's build of the Distribution registry (``apt-get install docker-registry``).
 REGISTRY_BINARY = "docker-registry"
 #: The registry image used where the binary is missing.

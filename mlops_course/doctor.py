@@ -57,7 +57,10 @@ INOTIFY_MIN = {"fs.inotify.max_user_watches": 524288, "fs.inotify.max_user_insta
 #: (JupyterLab moves to the next free port), a lab that needs one checks it itself.
 PORTS = {8888: "JupyterLab"}
 #: Ports the docker tier's labs bind on 127.0.0.1; a taken one is a warning (the lab names who holds it).
-DOCKER_PORTS = {containers.REGISTRY_PORT: "the local registry of lab 02-registry"}
+DOCKER_PORTS = {
+    containers.REGISTRY_PORT: "the local registry of lab 02-registry",
+    containers.SERVE_PORT: "the model server of lab 02-build-and-run",
+}
 #: Free space (GiB) under Docker's data folder (docker info: DockerRootDir) below which the doctor warns.
 DOCKER_ROOT_MIN_FREE_GIB = 5
 

@@ -9,7 +9,9 @@ build, a registry port that is taken, and cleanup by label.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import socket
 import sys
@@ -543,3 +545,11 @@ def test_the_sdk_calls_stand_in_the_lab_with_the_cli_beside_them(notebook):
         cell = next((source for source in lesson if call in source), None)
         assert cell is not None, f"{notebook}: no lesson cell calls {call} itself"
         assert cli in cell, f"{notebook}: the cell with {call} does not show the command a practitioner types ({cli})"
+
+
+def test_the_doctor_checks_the_port_lab_2a_publishes_its_model_server_on():
+    cells = json.loads((paths.REPO_ROOT / "solutions" / "02-build-and-run.ipynb").read_text())["cells"]
+    parameters = next("".join(c["source"]) for c in cells if "parameters" in c["metadata"].get("tags", []))
+    default = re.search(r"^serve_port = ([\d_]+)", parameters, re.M)
+    assert default and int(default.group(1)) == containers.SERVE_PORT, "lab 2a's serve_port default is containers.SERVE_PORT"
+    assert containers.SERVE_PORT in doctor.DOCKER_PORTS
