@@ -112,12 +112,23 @@ def pytest_collection_finish(session):
         COUNTER.tiers[item.nodeid] = item_tier(item)
 
 
-def pytest_runtest_logreport(report):
-    # One outcome per test: its call, or the phase that stopped it (a skip, a failing fixture).
-    if report.when == "call" or (report.when == "setup" and report.outcome != "passed") or (
-        report.when == "teardown" and report.outcome == "failed"
-    ):
-        COUNTER.add(COUNTER.tiers.get(report.nodeid, STATIC), report.outcome)
+class TierReports:
+    """Counts every test's outcome. Registered as a plugin because pytest calls a
+    conftest's run-time hooks only for the tests below its folder, and the lab
+    notebooks are in solutions/, not tests/."""
+
+    @staticmethod
+    def pytest_runtest_logreport(report):
+        # One outcome per test: its call, or the phase that stopped it (a skip, a failing fixture).
+        if report.when == "call" or (report.when == "setup" and report.outcome != "passed") or (
+            report.when == "teardown" and report.outcome == "failed"
+        ):
+            COUNTER.add(COUNTER.tiers.get(report.nodeid, STATIC), report.outcome)
+
+
+def pytest_configure(config):
+    if not config.pluginmanager.has_plugin("course-tier-reports"):
+        config.pluginmanager.register(TierReports(), "course-tier-reports")
 
 
 def tier_report(counts: dict[str, dict[str, int]], reasons: dict[str, str | None], required: list[str]) -> list[dict]:
@@ -137,7 +148,12 @@ def tier_report(counts: dict[str, dict[str, int]], reasons: dict[str, str | None
 
 
 def unready_required(rows: list[dict]) -> list[dict]:
-    return [r for r in rows if r["required"] and r["state"] == "skipped"]
+    """Required tiers that were skipped, or that were ready and still ran no test."""
+    return [r for r in rows if r["required"] and (r["state"] == "skipped" or r["passed"] + r["failed"] == 0)]
+
+
+def not_tested(row: dict) -> str:
+    return f"was skipped: {row['why']}" if row["state"] == "skipped" else "ran no test"
 
 
 def format_tier_report(rows: list[dict], width: int = 110) -> str:
@@ -148,7 +164,7 @@ def format_tier_report(rows: list[dict], width: int = 110) -> str:
         why = r["why"] if len(r["why"]) <= width else r["why"][: width - 3] + "..."
         lines.append(f"{r['tier']:9} {state:8} {r['passed']:>6} {r['failed']:>6} {r['skipped']:>7}  {why}")
     for r in unready_required(rows):
-        lines.append(f"FAILURE: the {r['tier']} tier was to be tested here (COURSE_REQUIRED_TIERS) and was skipped: {r['why']}")
+        lines.append(f"FAILURE: the {r['tier']} tier was to be tested here (COURSE_REQUIRED_TIERS) and {not_tested(r)}")
     return "\n".join(lines)
 
 
@@ -179,7 +195,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 def pytest_terminal_summary(terminalreporter):
     for r in unready_required(COUNTER.rows):
-        terminalreporter.write_line(f"FAILURE: the {r['tier']} tier was to be tested here and was skipped: {r['why']}", red=True)
+        terminalreporter.write_line(f"FAILURE: the {r['tier']} tier was to be tested here and {not_tested(r)}", red=True)
 
 
 if __name__ == "__main__":  # python tests/conftest.py REPORT.json: print the table

@@ -223,3 +223,30 @@ def test_a_required_tier_that_is_skipped_fails_the_session_and_the_table_says_wh
     again = subprocess.run([sys.executable, "-m", "pytest", "tests/test_layout.py", "-q"], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, "the same session passes when no tier is required"
+
+
+def test_the_tier_table_counts_notebook_cells_in_their_tier(tmp_path):
+    import json
+    import os
+    import sys
+
+    env = {**os.environ, "COURSE_TIER_REPORT": str(tmp_path / "report.json")}
+    env.pop("COURSE_PROVISION", None)
+    env.pop("COURSE_REQUIRED_TIERS", None)
+    notebook = "solutions/00-environment-check.ipynb"
+    result = subprocess.run([sys.executable, "-m", "pytest", "tests/test_layout.py", notebook, "-q"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    cells = sum(1 for c in json.loads((ROOT / notebook).read_text())["cells"] if c["cell_type"] == "code")
+    rows = {r["tier"]: r for r in json.loads((tmp_path / "report.json").read_text())}
+    assert rows["local"]["passed"] == cells, "every code cell of the local lab is counted in the local tier"
+    assert rows["static"]["passed"] >= 1
+
+
+def test_a_required_tier_that_ran_no_test_is_a_failure():
+    import conftest
+
+    counts = {"docker": {"passed": 3, "failed": 0, "skipped": 0}}
+    rows = conftest.tier_report(counts, {"local": None, "docker": None, "cluster": None, "kubeflow": None}, ["docker", "cluster"])
+    assert [r["tier"] for r in conftest.unready_required(rows)] == ["cluster"]
+    assert "FAILURE: the cluster tier was to be tested here (COURSE_REQUIRED_TIERS) and ran no test" in conftest.format_tier_report(rows)
