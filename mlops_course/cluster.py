@@ -17,6 +17,7 @@ import json
 import shutil
 import subprocess
 import time
+from pathlib import Path
 from dataclasses import dataclass
 
 
@@ -77,9 +78,13 @@ class PodProblem:
 #: Why a pod is not ready, from what Kubernetes reports, and what to do about it.
 FIXES = {
     "ErrImagePull": "the node cannot pull the image: check the image name and your network; "
-    "for an image you built yourself, load it into the cluster (kind load docker-image IMAGE --name mlops-course)",
+    "for an image you built yourself, load it into the cluster (kind load docker-image IMAGE --name mlops-course; "
+    "on the offline cluster: cluster/offline/cluster.sh import IMAGE, or for a component's own image "
+    "cluster/offline/build-components.sh then cluster/offline/cluster.sh images)",
     "ImagePullBackOff": "the node cannot pull the image: check the image name and your network; "
-    "for an image you built yourself, load it into the cluster (kind load docker-image IMAGE --name mlops-course)",
+    "for an image you built yourself, load it into the cluster (kind load docker-image IMAGE --name mlops-course; "
+    "on the offline cluster: cluster/offline/cluster.sh import IMAGE, or for a component's own image "
+    "cluster/offline/build-components.sh then cluster/offline/cluster.sh images)",
     "ErrImageNeverPull": "the image is not on the node and imagePullPolicy is Never: build it and load it into the cluster",
     "InvalidImageName": "the image name is not valid: fix it in the manifest",
     "CrashLoopBackOff": "the container starts and exits again and again: its logs (above) say why",
@@ -139,6 +144,21 @@ def _log_tail(namespace: str, pod: str, lines: int = 8, previous: bool = False) 
     return result.stdout.strip().splitlines() if result.returncode == 0 else []
 
 
+def _storage_fix(namespace: str, pod: dict) -> str:
+    """For a pod held back by a claim: the StorageClass the claim asks for, when there is no such class."""
+    claims = [v["persistentVolumeClaim"]["claimName"] for v in pod.get("spec", {}).get("volumes", []) if "persistentVolumeClaim" in v]
+    for claim in claims:
+        pvc = kubectl("get", "pvc", claim, "-n", namespace, "-o", "json", check=False)
+        if pvc.returncode != 0:
+            return f"the pod uses PersistentVolumeClaim {claim}, which does not exist: create it, or fix the claimName"
+        wanted = json.loads(pvc.stdout).get("spec", {}).get("storageClassName")
+        if wanted and kubectl("get", "storageclass", wanted, check=False).returncode != 0:
+            return (f"PersistentVolumeClaim {claim} asks for StorageClass {wanted}, which does not exist: use one that "
+                    "`kubectl get storageclass` lists (`standard` on kind and on the offline cluster), "
+                    "or leave storageClassName out to get the default")
+    return ""
+
+
 def diagnose(namespace: str, selector: str) -> str:
     """A report on the pods matching ``selector`` that are not ready: reason, fix, events, log tail."""
     pods = kubectl_json("get", "pods", "-n", namespace, "-l", selector).get("items", [])
@@ -148,7 +168,7 @@ def diagnose(namespace: str, selector: str) -> str:
     for pod in pods:
         for problem in pod_problems(pod):
             lines.append(f"pod {problem.pod}: {problem.reason}{': ' + problem.detail if problem.detail else ''}")
-            lines.append(f"  fix: {FIXES.get(problem.reason, 'read the events and logs below')}")
+            lines.append(f"  fix: {_storage_fix(namespace, pod) or FIXES.get(problem.reason, 'read the events and logs below')}")
             lines += [f"  event: {e}" for e in _events(namespace, problem.pod)]
             restarted = any(cs.get("restartCount", 0) for cs in pod.get("status", {}).get("containerStatuses", []))
             lines += [f"  log: {line}" for line in _log_tail(namespace, problem.pod, previous=restarted)]
@@ -210,5 +230,43 @@ def wait_for_pods(namespace: str, selector: str, timeout: float = 120, poll: flo
 
 
 def wait_for_crd(name: str, timeout: float = 120) -> None:
-    """Wait until a CustomResourceDefinition is established (its API can be used)."""
-    kubectl("wait", "--for=condition=established", f"crd/{name}", f"--timeout={int(timeout)}s", timeout=timeout + 15)
+    """Wait until a CustomResourceDefinition is established (its API can be used).
+
+    Polled rather than ``kubectl wait``, which in kubectl 1.33 fails at once on a CRD created a moment ago."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = kubectl("get", "crd", name, "-o", 'jsonpath={.status.conditions[?(@.type=="Established")].status}',
+                         check=False)
+        if result.stdout.strip() == "True":
+            return
+        if time.monotonic() > deadline:
+            raise NotReadyError(f"CRD {name} is not established after {timeout:.0f} s "
+                                f"({(result.stderr or 'not established').strip()}): kubectl describe crd {name} says why")
+        time.sleep(1)
+
+
+# --- images built on this machine -------------------------------------------------------
+
+
+def load_images(*tags: str) -> str:
+    """Put Docker images built here on the cluster's node, as ``kind load docker-image`` does.
+
+    The node cannot pull an image that only this machine's Docker has. On kind this is
+    ``kind load docker-image TAG --name mlops-course``; on the offline cluster (CI) it is
+    ``cluster/offline/cluster.sh import TAG``, which streams ``docker save`` into the node's
+    containerd. Returns the command that ran."""
+    from mlops_course import components, paths  # components imports this module
+
+    flavour = components.cluster_flavour()
+    if flavour == "offline":
+        command = [str(paths.REPO_ROOT / "cluster" / "offline" / "cluster.sh"), "import", *tags]
+    else:
+        kind = subprocess.run([str(paths.REPO_ROOT / "cluster" / "kind" / "cluster.sh"), "kind"],
+                              capture_output=True, text=True).stdout.strip() or "kind"
+        command = [kind, "load", "docker-image", *tags, "--name", "mlops-course"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise ClusterError(f"could not load {', '.join(tags)} onto the node ({' '.join(command[-2:])}): "
+                           f"{(result.stderr or result.stdout).strip().splitlines()[-1:]}; "
+                           f"are they built? docker images {' '.join(tags)}")
+    return " ".join(Path(command[0]).name if i == 0 else c for i, c in enumerate(command))

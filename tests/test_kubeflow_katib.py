@@ -65,7 +65,8 @@ WORKDIR /app
 
 # Katib's StdOut collector wraps the command in `sh -c`, and its sidecar must find the main
 # process running, so the trial runs a script file for seconds; backoffLimit 0 makes a failed
-# trial fail at once instead of after retries.
+# trial fail at once instead of after retries. `retain` keeps a finished trial's Job and pod (Katib
+# deletes them otherwise), so the diagnosis can read a failed trial's log.
 EXPERIMENT = """
 apiVersion: kubeflow.org/v1beta1
 kind: Experiment
@@ -82,6 +83,7 @@ spec:
     - {name: max_depth, parameterType: int, feasibleSpace: {min: "2", max: "6"}}
   trialTemplate:
     primaryContainerName: training
+    retain: true
     trialParameters:
       - {name: learningRate, reference: learning_rate}
       - {name: maxDepth, reference: max_depth}

@@ -350,7 +350,8 @@ def test_each_canary_gets_its_own_deployment_and_service(canary, namespace):
     for name in (stable, candidate):
         service = kubectl_json("get", "service", name, "-n", namespace)
         assert service["spec"]["selector"] == {"app": f"isvc.{name}"}, "each Service picks only its own Deployment's pods"
-    assert canary["status"]["canaryStatuses"] == [{"name": "logistic", "ready": True, "trafficPercent": CANARY_PERCENT}]
+    [status] = canary["status"]["canaryStatuses"]
+    assert (status["name"], status["ready"], status["trafficPercent"]) == ("logistic", True, CANARY_PERCENT), status
     assert canary["status"]["address"]["url"] == f"http://{stable}.{namespace}.svc.cluster.local"
 
 

@@ -6,6 +6,8 @@
 #   cluster/offline/cluster.sh down     stop everything and clean up (safe after a failed up)
 #   cluster/offline/cluster.sh status   what runs, and the node's state
 #   cluster/offline/cluster.sh env      print `export KUBECONFIG=... PATH=...` for a shell
+#   cluster/offline/cluster.sh import IMAGE ...   Docker images into the node (kind load docker-image, here)
+#   cluster/offline/cluster.sh images   pack and import the components built since `up` (build-components.sh)
 #
 # Components: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 # kubelet and kube-proxy as host processes; containerd + runc as the runtime;
@@ -53,6 +55,9 @@ preflight() {
         command -v "$need" >/dev/null || die "$need is missing: apt-get install containerd runc containernetworking-plugins iptables conntrack openssl iproute2"
     done
     [ -x /usr/lib/cni/bridge ] || die "the CNI plugins are missing: apt-get install containernetworking-plugins"
+    # ldd exits 1 on a static binary, so its output is matched, not piped (pipefail).
+    case "$(ldd /bin/busybox 2>&1 || true)" in *"not a dynamic"*) ;; *) false ;; esac ||
+        die "a static busybox is missing (the storage helper pods' shell): apt-get install busybox-static"
     local avail_kb need_mib="${CLUSTER_MIN_MEMORY_MIB:-2048}"
     avail_kb="$(awk '/MemAvailable/ {print $2}' /proc/meminfo)"
     [ "$avail_kb" -ge $((need_mib * 1024)) ] ||
@@ -115,10 +120,38 @@ images() {
         --add "$TOOLS/coredns-$COREDNS_VERSION:/coredns" --entrypoint /coredns >/dev/null
     python3 "$HERE/images/make_image.py" mlops-course/hello:1 "$tar/hello.tar" \
         --add "$TOOLS/hello:/hello" --entrypoint /hello --cmd serve >/dev/null
+    # local-path-provisioner's helper pods run `/bin/sh /script/setup|teardown` (mkdir, rm): Debian's
+    # static busybox runs those applets from its shell without symlinks, so one file is the image.
+    python3 "$HERE/images/make_image.py" mlops-course/busybox:1 "$tar/busybox.tar" \
+        --add /bin/busybox:/bin/sh --entrypoint /bin/sh >/dev/null
+    component_images "$tar"
     local t
-    for t in "$tar"/*.tar; do
-        ctr --address "$STATE/containerd/containerd.sock" -n k8s.io images import "$t" >/dev/null
+    for t in "$tar"/*.tar "$CLUSTER_CACHE"/images/*.tar; do
+        [ -f "$t" ] || continue
+        ctr --address "$STATE/containerd/containerd.sock" -n k8s.io images import "$t" >/dev/null ||
+            die "containerd could not import $t: delete it and build it again"
     done
+}
+
+# The Kubeflow components' binaries (cluster/offline/build-components.sh), each packed
+# as the upstream image it replaces; those not built are left out.
+component_images() {
+    local tar="$1" file image entrypoint workdir user
+    while read -r file image entrypoint workdir user; do
+        [ -x "$CLUSTER_CACHE/components/$file" ] || continue
+        python3 "$HERE/images/make_image.py" "$image" "$tar/component-${file//\//-}.tar" \
+            --add "$CLUSTER_CACHE/components/$file:$entrypoint" --entrypoint "$entrypoint" \
+            --workdir "$workdir" ${user:+--user "$user"} >/dev/null
+    done < <(cd "$HERE/../.." && python3 -m mlops_course.components images)
+}
+
+# `import IMAGE ...`: Docker images into the running node (what `kind load docker-image` does on kind).
+import_images() {
+    [ -S "$STATE/containerd/containerd.sock" ] || die "the offline cluster is not up: $0 up"
+    [ $# -gt 0 ] || die "name the Docker images to import"
+    docker save "$@" | ctr --address "$STATE/containerd/containerd.sock" -n k8s.io images import - >/dev/null ||
+        die "could not import $* into the node (above): are they built? docker images $*"
+    say "imported $* into the node"
 }
 
 # --- certificates -------------------------------------------------------------------
@@ -158,6 +191,16 @@ certificates() {
     cert scheduler "/CN=system:kube-scheduler"
     cert kube-proxy "/CN=system:kube-proxy"
     cert kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" "subjectAltName=IP:$NODE_IP,DNS:$NODE_NAME"
+    # The aggregation layer (metrics-server's metrics.k8s.io) authenticates the API server's
+    # proxied requests with a client certificate from a CA of its own, as kubeadm sets it up.
+    openssl req -x509 -new -newkey rsa:2048 -nodes -keyout "$pki/front-proxy-ca.key" -subj "/CN=front-proxy-ca" -days 365 \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+        -out "$pki/front-proxy-ca.crt" 2>/dev/null
+    openssl req -new -newkey rsa:2048 -nodes -keyout "$pki/front-proxy-client.key" -subj "/CN=front-proxy-client" \
+        -out "$pki/front-proxy-client.csr" 2>/dev/null
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' >"$pki/front-proxy-client.ext"
+    openssl x509 -req -in "$pki/front-proxy-client.csr" -CA "$pki/front-proxy-ca.crt" -CAkey "$pki/front-proxy-ca.key" \
+        -CAcreateserial -days 365 -extfile "$pki/front-proxy-client.ext" -out "$pki/front-proxy-client.crt" 2>/dev/null
     openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
     openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
     kubeconfig admin admin
@@ -249,7 +292,12 @@ start_control_plane() {
         --service-account-issuer https://kubernetes.default.svc.cluster.local \
         --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
         --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
-        --allow-privileged=true --profiling=false
+        --allow-privileged=true --profiling=false \
+        --requestheader-client-ca-file "$pki/front-proxy-ca.crt" --requestheader-allowed-names front-proxy-client \
+        --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+        --requestheader-extra-headers-prefix X-Remote-Extra- \
+        --proxy-client-cert-file "$pki/front-proxy-client.crt" --proxy-client-key-file "$pki/front-proxy-client.key" \
+        --enable-aggregator-routing=true
     wait_for kube-apiserver 120 https_ok "https://$NODE_IP:6443/readyz"
 
     start kube-controller-manager "$BIN/kube-controller-manager" \
@@ -319,8 +367,10 @@ featureGates:
   # oom_score_adj and sysctl writes it cannot make, as in rootless clusters.
   KubeletInUserNamespace: true
 EOF
+    # The label tells the component installer which cluster this is (kind's node has none).
     start kubelet "$BIN/kubelet" --config "$STATE/kubelet/config.yaml" --kubeconfig "$pki/kubelet.kubeconfig" \
-        --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" --root-dir "$STATE/kubelet/root"
+        --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" --root-dir "$STATE/kubelet/root" \
+        --node-labels mlops-course/cluster=offline
 
     start kube-proxy "$BIN/kube-proxy" --kubeconfig "$pki/kube-proxy.kubeconfig" --proxy-mode iptables \
         --cluster-cidr "$POD_CIDR" --hostname-override "$NODE_NAME" --bind-address "$NODE_IP" \
@@ -440,5 +490,9 @@ case "${1:-}" in
     status) status ;;
     env) env_lines ;;
     build) build ;;
-    *) die "usage: $0 up|down|status|env|build" ;;
+    import) shift; import_images "$@" ;;
+    images) # pack and import what has been built since up (build-components.sh, then this)
+        [ -S "$STATE/containerd/containerd.sock" ] || die "the offline cluster is not up: $0 up"
+        images ;;
+    *) die "usage: $0 up|down|status|env|build|import IMAGE..." ;;
 esac

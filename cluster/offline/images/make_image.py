@@ -30,25 +30,31 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) 
 def _layer(files: list[tuple[Path, str]]) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        dirs = sorted({str(Path(dest.lstrip("/")).parent) for _, dest in files} - {"."})
+        dirs = sorted({str(p) for _, dest in files for p in Path(dest.lstrip("/")).parents} - {"."})
         for d in dirs:
             info = tarfile.TarInfo(d)
             info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
             tar.addfile(info)
+        # Controllers write their webhook certificates and caches under /tmp, as in their distroless images.
+        info = tarfile.TarInfo("tmp")
+        info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o1777, 0
+        tar.addfile(info)
         for src, dest in sorted(files, key=lambda f: f[1]):
             data = src.read_bytes()
             _add_bytes(tar, dest.lstrip("/"), data, 0o755 if src.stat().st_mode & 0o111 else 0o644)
     return buf.getvalue()
 
 
-def make_image(name: str, output: Path, files: list[tuple[Path, str]], entrypoint: list[str], cmd: list[str]) -> str:
+def make_image(name: str, output: Path, files: list[tuple[Path, str]], entrypoint: list[str], cmd: list[str],
+               workdir: str = "/", user: str = "") -> str:
     layer = _layer(files)
     diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
     config = {
         "architecture": ARCH,
         "os": "linux",
         "created": "1970-01-01T00:00:00Z",
-        "config": {"Entrypoint": entrypoint, "Cmd": cmd or None, "Env": ["PATH=/usr/local/bin:/usr/bin:/bin"]},
+        "config": {"Entrypoint": entrypoint, "Cmd": cmd or None, "Env": ["PATH=/usr/local/bin:/usr/bin:/bin"],
+                   "WorkingDir": workdir, **({"User": user} if user else {})},
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "cluster/offline/images/make_image.py"}],
     }
@@ -71,9 +77,11 @@ def main() -> None:
     parser.add_argument("--add", action="append", default=[], metavar="SRC:DEST", required=True)
     parser.add_argument("--entrypoint", nargs="+", required=True)
     parser.add_argument("--cmd", nargs="*", default=[])
+    parser.add_argument("--workdir", default="/")
+    parser.add_argument("--user", default="", help="the numeric user the image runs as (a distroless image's 65532)")
     args = parser.parse_args()
     files = [(Path(a.split(":", 1)[0]), a.split(":", 1)[1]) for a in args.add]
-    print(make_image(args.name, args.output, files, args.entrypoint, args.cmd))
+    print(make_image(args.name, args.output, files, args.entrypoint, args.cmd, args.workdir, args.user))
 
 
 if __name__ == "__main__":
