@@ -270,3 +270,86 @@ def load_images(*tags: str) -> str:
                            f"{(result.stderr or result.stdout).strip().splitlines()[-1:]}; "
                            f"are they built? docker images {' '.join(tags)}")
     return " ".join(Path(command[0]).name if i == 0 else c for i, c in enumerate(command))
+
+
+def model_server_context(folder: Path) -> Path:
+    """Stage the build context of the Kubernetes labs' model server in ``folder`` and return it.
+
+    The context is ``cluster/images/taxi-server`` (Dockerfile, train.py, serve.py), the course
+    modules the model is trained with, and requirements pinned to uv.lock's versions, as
+    lab 2a's image has them. Build it with ``docker build --build-arg MODEL_VERSION=N ...``."""
+    from mlops_course import containers, paths  # containers imports docker only when used
+
+    source = paths.REPO_ROOT / "cluster" / "images" / "taxi-server"
+    folder = Path(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(source, folder)
+    (folder / "mlops_course").mkdir()
+    for module in ("__init__.py", "data.py", "split.py", "model.py"):
+        shutil.copy(paths.REPO_ROOT / "mlops_course" / module, folder / "mlops_course" / module)
+    requirements = containers.pinned_requirements(["numpy", "pandas", "scikit-learn"])
+    (folder / "requirements.txt").write_text("\n".join(requirements) + "\n")
+    return folder
+
+
+# --- namespaces and port-forwards for labs ------------------------------------------------
+
+
+def delete_namespace(name: str, timeout: float = 120) -> bool:
+    """Delete namespace ``name`` with everything in it and wait until it is gone; False if there was none."""
+    if kubectl("get", "namespace", name, check=False).returncode != 0:
+        return False
+    kubectl("delete", "namespace", name, "--wait=true", f"--timeout={int(timeout)}s", timeout=timeout + 30)
+    return True
+
+
+def fresh_namespace(name: str, lab: str) -> bool:
+    """Make namespace ``name`` empty and labelled for ``lab``: what an earlier, interrupted run left is deleted
+    first. Returns whether there was something to delete."""
+    existed = delete_namespace(name)
+    kubectl("create", "namespace", name)
+    kubectl("label", "namespace", name, f"mlops-course.lab={lab}")
+    return existed
+
+
+class PortForward:
+    """``kubectl port-forward --address 127.0.0.1 -n NAMESPACE TARGET LOCAL:REMOTE`` for a with-block.
+
+    The local port must be free (the error names the process that holds it); the block starts
+    once kubectl says it is forwarding. A port-forward to a Service picks one of its pods and
+    stays with it: it does not balance requests the way the Service's address does."""
+
+    def __init__(self, namespace: str, target: str, local_port: int, remote_port: int, parameter: str = "local_port"):
+        self.namespace, self.target, self.local_port, self.remote_port = namespace, target, local_port, remote_port
+        self.parameter = parameter
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.local_port}"
+
+    @property
+    def command(self) -> str:
+        return (f"kubectl -n {self.namespace} port-forward --address 127.0.0.1 {self.target} "
+                f"{self.local_port}:{self.remote_port}")
+
+    def __enter__(self) -> "PortForward":
+        from mlops_course import containers
+
+        if containers.port_in_use(self.local_port):
+            raise ClusterError(containers.describe_port_owner(self.local_port, None, self.parameter))
+        self.process = subprocess.Popen(self.command.split(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        first = self.process.stdout.readline().strip()
+        if not first.startswith("Forwarding from 127.0.0.1"):
+            self.process.kill()
+            rest = self.process.communicate(timeout=10)[0].strip()
+            raise ClusterError(f"{self.command} failed: {first} {rest}".strip())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()

@@ -255,8 +255,12 @@ def declared_lab_minutes(lab: str) -> int:
     return int(found.group(1))
 
 
-def agenda_problems(text: str) -> list[str]:
-    rows = table_after(text, "## A one-day workshop")
+#: The guide's workshop agendas: each a table of start times, blocks and minutes.
+AGENDAS = ("## A one-day workshop", "## A second morning")
+
+
+def agenda_problems(text: str, heading: str = AGENDAS[0]) -> list[str]:
+    rows = table_after(text, heading)
     problems = []
     for (start, block, minutes), (next_start, *_) in zip(rows, rows[1:]):
         h, m = map(int, start.split(":"))
@@ -284,9 +288,12 @@ def test_instructor_guide_has_a_row_for_every_doctor_check():
 
 def test_instructor_guide_agenda_adds_up_and_uses_the_labs_declared_times():
     text = GUIDE.read_text()
-    assert not agenda_problems(text), agenda_problems(text)
-    labs = set(re.findall(r"\{doc\}`\.\./solutions/([\w-]+)`", text.split("## A one-day workshop", 1)[1].split("\n## ", 1)[0]))
-    assert labs == {p.stem for p in (ROOT / "solutions").glob("*.ipynb")}, "the one-day agenda has every lab that exists"
+    labs = set()
+    for heading in AGENDAS:
+        assert not agenda_problems(text, heading), agenda_problems(text, heading)
+        section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+        labs |= set(re.findall(r"\{doc\}`\.\./solutions/([\w-]+)`", section))
+    assert labs == {p.stem for p in (ROOT / "solutions").glob("*.ipynb")}, "the agendas together have every lab that exists"
     broken = text.replace("| 09:35 | Part 1", "| 09:40 | Part 1")
     assert agenda_problems(broken)[0] == "09:15 + 20 min is not 09:40"
 
