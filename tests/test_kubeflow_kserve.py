@@ -30,6 +30,7 @@ installed (``cluster/up kserve``) or Docker cannot build the image.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -138,22 +139,11 @@ def post(url, body, timeout=30):
         raise AssertionError(f"POST {url} answered {exc.code}: {exc.read().decode()[:500]}") from None
 
 
-class PortForward:
-    """``kubectl port-forward --address 127.0.0.1 svc/NAME PORT:80`` for a with-block."""
-
-    def __init__(self, namespace, service):
-        self.port = free_port()
-        self.args = ["kubectl", "-n", namespace, "port-forward", "--address", "127.0.0.1", f"svc/{service}", f"{self.port}:80"]
-
-    def __enter__(self):
-        self.process = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        line = self.process.stdout.readline()
-        assert "Forwarding from 127.0.0.1" in line, f"{' '.join(self.args)}: {line}"
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *exc):
-        self.process.terminate()
-        self.process.wait(timeout=10)
+@contextlib.contextmanager
+def forward(namespace, service):
+    """``kubectl port-forward --address 127.0.0.1 svc/SERVICE PORT:80`` at a free port; yields its URL."""
+    with cluster.PortForward(namespace, f"svc/{service}", free_port(), 80) as tunnel:
+        yield tunnel.url
 
 
 def v2_inputs(trips):
@@ -242,14 +232,14 @@ def test_standard_mode_makes_a_deployment_and_a_cluster_ip_service_without_an_hp
 
 
 def test_v1_predict_answers_what_the_model_in_the_image_predicts(served, namespace, models, trips):
-    with PortForward(namespace, f"{MODEL}-predictor") as url:
+    with forward(namespace, f"{MODEL}-predictor") as url:
         answer = post(f"{url}/v1/models/{MODEL}:predict", {"instances": records(trips)})
     expected = models["gbdt"].predict_proba(trips[COLUMNS])[:, 1]
     np.testing.assert_allclose(answer["predictions"], expected, rtol=1e-9, atol=0)
 
 
 def test_v2_infer_answers_what_the_model_in_the_image_predicts(served, namespace, models, trips):
-    with PortForward(namespace, f"{MODEL}-predictor") as url:
+    with forward(namespace, f"{MODEL}-predictor") as url:
         with urllib.request.urlopen(f"{url}/v2/models/{MODEL}/ready", timeout=10) as response:
             assert json.loads(response.read()) == {"name": MODEL, "ready": True}
         answer = post(f"{url}/v2/models/{MODEL}/infer", {"id": "smoke-1", **v2_inputs(trips)})
@@ -261,7 +251,7 @@ def test_v2_infer_answers_what_the_model_in_the_image_predicts(served, namespace
 
 
 def test_a_bad_request_gets_a_400_that_names_the_missing_columns(served, namespace):
-    with PortForward(namespace, f"{MODEL}-predictor") as url:
+    with forward(namespace, f"{MODEL}-predictor") as url:
         with pytest.raises(AssertionError, match=r"answered 400: .*each trip needs pickup_time"):
             post(f"{url}/v1/models/{MODEL}:predict", {"instances": [{"fare": 12.5}]})
 
@@ -367,7 +357,7 @@ def test_traffic_percent_splits_no_traffic_in_standard_mode(canary, namespace, i
     # With a 20 % split, 20 requests would all miss the canary with probability 0.8**20, about 1 %.
     assert seen[stable_url] == ["gbdt"] * 20, "every request to the InferenceService's address reaches the stable model"
     assert seen[canary_url] == ["logistic"] * 20, "the canary answers on its own Service"
-    with PortForward(namespace, f"{CANARY}-logistic-predictor") as url:
+    with forward(namespace, f"{CANARY}-logistic-predictor") as url:
         answer = post(f"{url}/v2/models/{CANARY}/infer", v2_inputs(trips))
     expected = models["logistic"].predict_proba(trips[COLUMNS])[:, 1]
     np.testing.assert_allclose(answer["outputs"][0]["data"], expected, rtol=1e-9, atol=0)
