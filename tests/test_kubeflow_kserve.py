@@ -350,9 +350,14 @@ def test_traffic_percent_splits_no_traffic_in_standard_mode(canary, namespace, i
     canary_url = f"http://{CANARY}-logistic-predictor.{namespace}.svc.cluster.local/v2/models/{CANARY}/infer"
     one_trip = v2_inputs(trips.head(1))
     pod = f"client-{uuid.uuid4().hex[:5]}"
-    result = kubectl("run", pod, "-n", namespace, "--image", image, "--image-pull-policy", "IfNotPresent",
-                     "--restart", "Never", "--rm", "-i", "--quiet", "--command", "--",
-                     "python", "-c", CLIENT, json.dumps(one_trip), stable_url, canary_url, timeout=180)
+    # Not `kubectl run -i`: its attach can miss what the pod prints before it connects. Run, wait, read the log.
+    kubectl("run", pod, "-n", namespace, "--image", image, "--image-pull-policy", "IfNotPresent",
+            "--restart", "Never", "--command", "--", "python", "-c", CLIENT, json.dumps(one_trip), stable_url, canary_url)
+    done = kubectl("wait", "-n", namespace, f"pod/{pod}", "--for=jsonpath={.status.phase}=Succeeded", "--timeout=180s",
+                   timeout=200, check=False)
+    result = kubectl("logs", "-n", namespace, pod)
+    kubectl("delete", "pod", pod, "-n", namespace, "--wait=false", check=False)
+    assert done.returncode == 0, f"the client pod did not succeed: {done.stderr} {result.stdout[-1000:]}"
     seen = {line["url"]: line["versions"] for line in map(json.loads, result.stdout.strip().splitlines())}
     # With a 20 % split, 20 requests would all miss the canary with probability 0.8**20, about 1 %.
     assert seen[stable_url] == ["gbdt"] * 20, "every request to the InferenceService's address reaches the stable model"
