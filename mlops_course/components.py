@@ -439,7 +439,8 @@ def with_needs(names: list[str]) -> list[str]:
 
 # --- will it fit? -------------------------------------------------------------------
 
-_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "m": 10**-3}
+_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+          "m": 10**-3, "u": 10**-6, "n": 10**-9}  # metrics-server reports CPU in nanocores ("1915147n")
 
 
 def parse_quantity(text: str) -> float:

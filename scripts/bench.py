@@ -11,7 +11,9 @@
 - with --docker: the base image build (debootstrap + docker import);
 - with --cluster: the offline cluster's start time, idle memory and tear-down
   (--cluster-cold: its build from empty caches too);
-- each lab notebook, run headless with its default parameters, against its budget.
+- each lab notebook, run headless with its default parameters, against its budget
+  (--labs-from-refresh: the runtimes the last `scripts/course refresh` measured, the same runs,
+  so that the labs, which take half an hour together, need not run twice).
 
 A report, not a test: the numbers depend on the machine. `--update-readme`
 writes the table, with the date and the machine, into README.md between the
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import re
@@ -131,9 +134,17 @@ def bench_cluster(rows: list, cold: bool) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def bench_labs(rows: list) -> None:
+def bench_labs(rows: list, from_refresh: bool = False) -> None:
+    recorded = json.loads(notebooks.RUNTIMES.read_text()) if from_refresh and notebooks.RUNTIMES.exists() else {}
     for path in sorted(notebooks.SOLUTIONS.glob("*.ipynb")):
         meta = notebooks.course_metadata(path)
+        if from_refresh:
+            run = recorded.get(path.stem)
+            if run:
+                rows.append((f"lab {path.stem} ({meta['tier']}; refresh of {run['date']})", run["seconds"], meta["budget_seconds"]))
+            else:
+                rows.append((f"lab {path.stem} ({meta['tier']})", None, meta["budget_seconds"], "not refreshed on this machine"))
+            continue
         try:
             seconds = notebooks.execute(path, notebooks.RUNS / path.name)
         except Exception as exc:  # a tier this machine lacks: report, do not stop the bench
@@ -167,6 +178,8 @@ def main() -> int:
     parser.add_argument("--docker", action="store_true", help="also time the base image build (needs a Docker daemon)")
     parser.add_argument("--cluster", action="store_true", help="also time the offline cluster (Linux, root)")
     parser.add_argument("--cluster-cold", action="store_true", help="with --cluster: build it from empty caches first")
+    parser.add_argument("--labs-from-refresh", action="store_true",
+                        help="report each lab's runtime from its last `scripts/course refresh` instead of running it again")
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args()
 
@@ -179,7 +192,7 @@ def main() -> int:
         bench_base_image(rows)
     if args.cluster:
         bench_cluster(rows, cold=args.cluster_cold)
-    bench_labs(rows)
+    bench_labs(rows, from_refresh=args.labs_from_refresh)
     report = f"Measured {datetime.date.today().isoformat()} on {machine()}:\n\n{table(rows)}"
     print(report)
     if args.update_readme:

@@ -566,11 +566,24 @@ def refresh(names: list[str]) -> int:
             continue
         strip_run_metadata(scratch, hashes)
         done.append((path, scratch))
+        record_runtime(path, seconds)
         print(f"  {seconds:.1f} s ({'within' if seconds <= budget else 'OVER'} its budget of {budget} s)")
     for path, scratch in done:
         path.write_text(scratch.read_text())
     generate()
     return 1 if failed else 0
+
+
+#: Each lab's runtime in its last refresh, which ``scripts/course bench --labs-from-refresh`` reports
+#: instead of running every lab a second time (a refresh runs them exactly as the bench would).
+RUNTIMES = RUNS / "runtimes.json"
+
+
+def record_runtime(path: Path, seconds: float) -> None:
+    runtimes = json.loads(RUNTIMES.read_text()) if RUNTIMES.exists() else {}
+    runtimes[path.stem] = {"seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d")}
+    RUNTIMES.parent.mkdir(parents=True, exist_ok=True)
+    RUNTIMES.write_text(json.dumps(runtimes, indent=1, sort_keys=True) + "\n")
 
 
 def parse_value(text: str):

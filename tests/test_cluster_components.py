@@ -35,7 +35,8 @@ def test_dependencies_come_first_and_once():
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("512Mi", 512 * 2**20), ("2Gi", 2 * 2**30), ("1G", 1e9), ("250m", 0.25), ("1024", 1024), ("1.5Gi", 1.5 * 2**30)],
+    [("512Mi", 512 * 2**20), ("2Gi", 2 * 2**30), ("1G", 1e9), ("250m", 0.25), ("1024", 1024), ("1.5Gi", 1.5 * 2**30),
+     ("1915147648n", 1.915147648), ("250000u", 0.25)],
 )
 def test_kubernetes_quantities(text, value):
     assert components.parse_quantity(text) == pytest.approx(value)
