@@ -206,21 +206,6 @@ def image_context(folder: Path) -> Path:
     return folder
 
 
-def sdk_context(folder: Path) -> Path:
-    """Stage, in ``folder``, what an image for the SDK's container backend copies in besides its
-    Dockerfile: the course modules the training function imports, and NumPy and pandas pinned to
-    uv.lock's versions (``requirements.txt``). Returns the folder."""
-    from mlops_course import containers
-
-    folder = Path(folder)
-    shutil.rmtree(folder, ignore_errors=True)
-    (folder / "mlops_course").mkdir(parents=True)
-    for module in ("__init__.py", "paths.py", "data.py", "training.py"):
-        shutil.copy(paths.REPO_ROOT / "mlops_course" / module, folder / "mlops_course" / module)
-    (folder / "requirements.txt").write_text("\n".join(containers.pinned_requirements(["numpy", "pandas"])) + "\n")
-    return folder
-
-
 def job_image(lab: str, load: bool = True) -> str:
     """Build :data:`IMAGE` if Docker lacks it (``docker build -t mlops-course/taxi-dist-train:1 CONTEXT``),
     put it on the cluster's node when ``load``, and return its tag."""
