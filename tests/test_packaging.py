@@ -326,3 +326,30 @@ def test_a_failing_build_names_the_step_and_its_last_lines(tmp_path):
         assert "checking the data" in shown and "no rows to train on" in shown, "the step's own output, not only its line"
     finally:
         containers.cleanup(LAB, client)
+
+
+# --- the lab does each stage by hand before the helper does it ------------------------------------
+
+BY_HAND = [
+    ("inspect.getsource(train_taxi_model)", "train.py"),
+    ("client.images.build(path=str(context), tag=TAG", "docker build"),
+    ("cluster.load_images(TAG)", "kind load docker-image"),
+    ("batch.create_namespaced_job(namespace, yaml.safe_load(JOB))", "kubectl apply -f job.yaml"),
+    ("watcher.stream(batch.list_namespaced_job", "kubectl wait --for=condition=complete"),
+    ("core.read_namespaced_pod_log(", "kubectl logs"),
+]
+
+
+def lab_cells() -> list[tuple[list[str], str]]:
+    cells = json.loads((packaging.paths.REPO_ROOT / "solutions" / "06-function-to-job.ipynb").read_text())["cells"]
+    return [(c["metadata"].get("tags", []), "".join(c["source"])) for c in cells if c["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("call, cli", BY_HAND)
+def test_the_lab_makes_each_stages_calls_itself_with_the_command_beside_them(call, cli):
+    lesson = [source for tags, source in lab_cells() if "solution" not in tags]
+    cell = next((source for source in lesson if call in source), None)
+    assert cell is not None, f"no lesson cell of lab 6a calls {call} itself"
+    assert cli in cell, f"the cell with {call} does not show {cli}"
+    first_helper = next(i for i, source in enumerate(lesson) if "packaging.run(" in source)
+    assert lesson.index(cell) < first_helper, "by hand first, then the helper"
