@@ -340,11 +340,15 @@ BY_HAND = [
 ]
 
 
+LAB_6A = packaging.paths.REPO_ROOT / "solutions" / "06-function-to-job.ipynb"
+
+
 def lab_cells() -> list[tuple[list[str], str]]:
-    cells = json.loads((packaging.paths.REPO_ROOT / "solutions" / "06-function-to-job.ipynb").read_text())["cells"]
+    cells = json.loads(LAB_6A.read_text())["cells"]
     return [(c["metadata"].get("tags", []), "".join(c["source"])) for c in cells if c["cell_type"] == "code"]
 
 
+@pytest.mark.skipif(not LAB_6A.exists(), reason="lab 6a is in preparation (scripts/drafts/lab_06_function_to_job.py)")
 @pytest.mark.parametrize("call, cli", BY_HAND)
 def test_the_lab_makes_each_stages_calls_itself_with_the_command_beside_them(call, cli):
     lesson = [source for tags, source in lab_cells() if "solution" not in tags]
