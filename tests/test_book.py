@@ -256,7 +256,7 @@ def declared_lab_minutes(lab: str) -> int:
 
 
 #: The guide's workshop agendas: each a table of start times, blocks and minutes.
-AGENDAS = ("## A one-day workshop", "## A second day", "## A third morning")
+AGENDAS = ("## A one-day workshop", "## A second day", "## A third day")
 
 
 def agenda_problems(text: str, heading: str = AGENDAS[0]) -> list[str]:
