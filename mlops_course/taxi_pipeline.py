@@ -242,7 +242,8 @@ def decode_artifacts(answer: bytes) -> dict[int, dict]:
 def mlmd_custom_properties(address: str, artifact_ids: list, timeout: float = 10) -> dict[int, dict]:
     """Read artifacts from ML Metadata's gRPC service at ``address`` (``127.0.0.1:PORT``, a port-forward of
     ``svc/metadata-grpc-service``): their URI and their values (custom properties), by artifact id.
-    A ``Metrics`` artifact's scores are its values."""
+    A ``Metrics`` artifact's scores are its values: KFP's backend stores each key of an artifact's
+    metadata as a custom property, a number as ``double_value`` (backend/src/v2/metadata/converter.go)."""
     import grpc
 
     Request, Response = _mlmd_messages()
