@@ -43,13 +43,22 @@ def notebook_components(path: Path) -> tuple[str, ...]:
     return tuple(notebook_course(path).get("components", ()))
 
 
+def kind_only(components: tuple[str, ...]) -> str:
+    """Why components that install on kind only (kfp) are missing from the offline cluster: "" for the others."""
+    from mlops_course.components import COMPONENTS
+
+    only = [n for n in components if n in COMPONENTS and "offline" not in COMPONENTS[n].clusters]
+    return "".join(f"; {n} installs on kind only: its backend cannot be built offline (it is not published as "
+                   "a Go module), so the offline cluster cannot run this lab" for n in only)
+
+
 def skip_reason(problems: list[doctor.Check], tier: str, components: tuple[str, ...] = ()) -> str | None:
     """The skip reason for ``tier`` given the doctor's failures: None when there are none."""
     if not problems:
         return None
     why = "; ".join(f"{c.name}: {c.detail} (fix: {c.fix})" for c in problems)
     needs = f" with {', '.join(components)}" if components else ""
-    return f"{tier} tier{needs} not ready here: {why}"
+    return f"{tier} tier{needs} not ready here: {why}{kind_only(components)}"
 
 
 @functools.cache
