@@ -348,7 +348,7 @@ def lab_cells() -> list[tuple[list[str], str]]:
     return [(c["metadata"].get("tags", []), "".join(c["source"])) for c in cells if c["cell_type"] == "code"]
 
 
-@pytest.mark.skipif(not LAB_6A.exists(), reason="lab 6a is in preparation (scripts/drafts/lab_06_function_to_job.py)")
+@pytest.mark.skipif(not LAB_6A.exists(), reason="lab 6a is in preparation (drafts/lab_06_function_to_job.py)")
 @pytest.mark.parametrize("call, cli", BY_HAND)
 def test_the_lab_makes_each_stages_calls_itself_with_the_command_beside_them(call, cli):
     lesson = [source for tags, source in lab_cells() if "solution" not in tags]
