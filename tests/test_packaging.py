@@ -178,8 +178,8 @@ def test_packages_and_modules_the_course_does_not_have_are_named(tmp_path):
         packaging.preprocess(train_small, tmp_path / "ctx", LAB, packages=["torch"])
     assert str(error.value).startswith("torch is not in uv.lock: the image installs only packages pinned in the course lock")
     with pytest.raises(packaging.PackagingError) as error:
-        packaging.preprocess(train_small, tmp_path / "ctx", LAB, modules=["model", "training"])
-    assert str(error.value).startswith("there is no course module mlops_course.training: name one of ")
+        packaging.preprocess(train_small, tmp_path / "ctx", LAB, modules=["model", "no_such_module"])
+    assert str(error.value).startswith("there is no course module mlops_course.no_such_module: name one of ")
     assert "model" in str(error.value)
 
 
