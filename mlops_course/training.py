@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from mlops_course import paths
+from mlops_course.serving import free_port  # the ranks' master port, found as the model servers' ports are
 
 #: The program every rank runs, and the all-reduce it imports (the operators' smoke-test program).
 PROGRAM = paths.REPO_ROOT / "cluster" / "images" / "taxi-train" / "train_dist.py"
@@ -112,12 +112,6 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
 
 
 # --- running the program here ---------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def program_env(**variables: str) -> dict[str, str]:
