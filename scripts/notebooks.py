@@ -16,6 +16,10 @@ solution cells folded behind a toggle (their ``hide-input`` tag).
 module a notebook imports (directly or through other helper modules) and of
 the doctor's list of checks; the check recomputes them, so committed outputs
 made by older helpers fail until the notebook is refreshed.
+
+A lab whose components no CI cluster can install (``ci_cannot_run``: KFP's
+backend installs on kind only) is published without outputs, with a markdown
+cell tagged ``not-run-in-ci`` telling the reader why; every other check holds.
 """
 
 from __future__ import annotations
@@ -268,8 +272,26 @@ def doctor_table_problems(nb: nbformat.NotebookNode) -> list[str]:
     return problems
 
 
+#: The tag of the markdown cell that tells a reader why a lab shows no outputs.
+NOT_RUN_IN_CI = "not-run-in-ci"
+
+
+def ci_cannot_run(nb: nbformat.NotebookNode) -> str:
+    """Why no CI can execute this lab ("" when one can): it needs a component that installs on kind only."""
+    from mlops_course.components import COMPONENTS
+
+    needs = nb.metadata.get("course", {}).get("components", [])
+    kind_only = [n for n in needs if n in COMPONENTS and "offline" not in COMPONENTS[n].clusters]
+    return (f"it needs {', '.join(kind_only)}, which installs on kind only, and the course's CI runs the offline cluster"
+            if kind_only else "")
+
+
 def stale_problems(nb: nbformat.NotebookNode, name: str, root: Path = ROOT) -> list[str]:
     """Why the committed outputs of solution ``name`` may not be what today's code prints (empty: current)."""
+    if ci_cannot_run(nb):
+        # No outputs to be stale (hygiene_problems makes sure of that): nothing was recorded.
+        return ["a lab that no CI can run records no hashes: remove metadata.course.source_hashes"] if (
+            SOURCE_HASHES in nb.metadata.get("course", {})) else []
     fix = f"run scripts/course refresh solutions/{name}"
     tables = [f"{p}: {fix}" for p in doctor_table_problems(nb)]
     recorded = nb.metadata.get("course", {}).get(SOURCE_HASHES)
@@ -370,6 +392,12 @@ def template_problems(nb: nbformat.NotebookNode) -> list[str]:
                             f"(a list of {', '.join(COMPONENTS)}): the tier is ready only when they are")
         elif code and "components=" not in code[0][1].source:
             problems.append(f'the first code cell must name the components as well: doctor.require("kubeflow", components={named!r})')
+    told = any(NOT_RUN_IN_CI in tags(c) for c in nb.cells if c.cell_type == "markdown")
+    if ci_cannot_run(nb) and not told:
+        problems.append(f"no CI can run this lab ({ci_cannot_run(nb)}): a markdown cell tagged '{NOT_RUN_IN_CI}' "
+                        "must tell the reader why the page shows no outputs")
+    elif told and not ci_cannot_run(nb):
+        problems.append(f"a cell is tagged '{NOT_RUN_IN_CI}', but CI can run this lab: refresh it and drop the cell")
     return problems
 
 
@@ -500,7 +528,7 @@ def all_problems() -> dict[str, list[str]]:
     for path in sorted(SOLUTIONS.glob("*.ipynb")):
         nb = read(path)
         report[f"solutions/{path.name}"] = (
-            template_problems(nb) + hygiene_problems(nb, executed=True) + stale_problems(nb, path.name)
+            template_problems(nb) + hygiene_problems(nb, executed=not ci_cannot_run(nb)) + stale_problems(nb, path.name)
         )
     for path in sorted(LABS.glob("*.ipynb")):
         report[f"labs/{path.name}"] = hygiene_problems(read(path), executed=False)
@@ -552,6 +580,9 @@ def refresh(names: list[str]) -> int:
     paths = [SOLUTIONS / Path(n).name for n in names] if names else sorted(SOLUTIONS.glob("*.ipynb"))
     done, failed = [], 0
     for path in paths:
+        if ci_cannot_run(read(path)):
+            print(f"skipping solutions/{path.name}: {ci_cannot_run(read(path))}; it is published without outputs")
+            continue
         budget = course_metadata(path)["budget_seconds"]
         print(f"running solutions/{path.name} ...", flush=True)
         # Hashed before the run: the outputs come from the code as it was when the run began.

@@ -28,7 +28,8 @@ def test_solution_follows_the_template(path):
 
 @pytest.mark.parametrize("path", SOLUTION_PATHS, ids=lambda p: p.name)
 def test_solution_outputs_are_clean(path):
-    assert notebooks.hygiene_problems(notebooks.read(path), executed=True) == []
+    nb = notebooks.read(path)
+    assert notebooks.hygiene_problems(nb, executed=not notebooks.ci_cannot_run(nb)) == []
 
 
 @pytest.mark.parametrize("path", LAB_PATHS, ids=lambda p: p.name)
