@@ -13,7 +13,9 @@
   (--cluster-cold: its build from empty caches too);
 - each lab notebook, run headless with its default parameters, against its budget
   (--labs-from-refresh: the runtimes the last `scripts/course refresh` measured, the same runs,
-  so that the labs, which take half an hour together, need not run twice).
+  so that the labs, which take half an hour together, need not run twice;
+  --labs-from-tests: their runtimes in the last `scripts/course test`, which ran every tier
+  it could, CI's own run included). A lab no CI can run (ci_cannot_run) is listed as such.
 
 A report, not a test: the numbers depend on the machine. `--update-readme`
 writes the table, with the date and the machine, into README.md between the
@@ -134,16 +136,28 @@ def bench_cluster(rows: list, cold: bool) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def bench_labs(rows: list, from_refresh: bool = False) -> None:
-    recorded = json.loads(notebooks.RUNTIMES.read_text()) if from_refresh and notebooks.RUNTIMES.exists() else {}
+#: Each lab's runtime in the last `scripts/course test` (tests/conftest.py writes it beside the tier report).
+TEST_RUNTIMES = ROOT / ".work" / "lab-runtimes.json"
+
+
+def bench_labs(rows: list, from_refresh: bool = False, from_tests: bool = False) -> None:
+    recorded, source = {}, ""
+    if from_tests:
+        recorded, source = (json.loads(TEST_RUNTIMES.read_text()) if TEST_RUNTIMES.exists() else {}), "test run"
+    elif from_refresh:
+        recorded, source = (json.loads(notebooks.RUNTIMES.read_text()) if notebooks.RUNTIMES.exists() else {}), "refresh"
     for path in sorted(notebooks.SOLUTIONS.glob("*.ipynb")):
         meta = notebooks.course_metadata(path)
-        if from_refresh:
+        cannot = notebooks.ci_cannot_run(notebooks.read(path))
+        if cannot:
+            rows.append((f"lab {path.stem} ({meta['tier']})", None, meta["budget_seconds"], f"not run: {cannot}"))
+            continue
+        if source:
             run = recorded.get(path.stem)
             if run:
-                rows.append((f"lab {path.stem} ({meta['tier']}; refresh of {run['date']})", run["seconds"], meta["budget_seconds"]))
+                rows.append((f"lab {path.stem} ({meta['tier']}; {source} of {run['date']})", run["seconds"], meta["budget_seconds"]))
             else:
-                rows.append((f"lab {path.stem} ({meta['tier']})", None, meta["budget_seconds"], "not refreshed on this machine"))
+                rows.append((f"lab {path.stem} ({meta['tier']})", None, meta["budget_seconds"], f"not in the last {source} here"))
             continue
         try:
             seconds = notebooks.execute(path, notebooks.RUNS / path.name)
@@ -180,6 +194,8 @@ def main() -> int:
     parser.add_argument("--cluster-cold", action="store_true", help="with --cluster: build it from empty caches first")
     parser.add_argument("--labs-from-refresh", action="store_true",
                         help="report each lab's runtime from its last `scripts/course refresh` instead of running it again")
+    parser.add_argument("--labs-from-tests", action="store_true",
+                        help="report each lab's runtime from the last `scripts/course test` (every tier it ran)")
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args()
 
@@ -192,7 +208,7 @@ def main() -> int:
         bench_base_image(rows)
     if args.cluster:
         bench_cluster(rows, cold=args.cluster_cold)
-    bench_labs(rows, from_refresh=args.labs_from_refresh)
+    bench_labs(rows, from_refresh=args.labs_from_refresh, from_tests=args.labs_from_tests)
     report = f"Measured {datetime.date.today().isoformat()} on {machine()}:\n\n{table(rows)}"
     print(report)
     if args.update_readme:

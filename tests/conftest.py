@@ -16,6 +16,7 @@ import functools
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -107,9 +108,20 @@ class TierCounter:
         self.tiers: dict[str, str] = {}  # nodeid -> tier
         self.counts: dict[str, dict[str, int]] = {}
         self.rows: list[dict] = []
+        #: Per lab notebook: seconds its cells took (every phase: the kernel starts in the first one's setup),
+        #: and whether each cell passed.
+        self.lab_seconds: dict[str, float] = {}
+        self.lab_passed: dict[str, bool] = {}
 
     def add(self, tier: str, outcome: str) -> None:
         self.counts.setdefault(tier, dict.fromkeys(OUTCOMES, 0))[outcome] += 1
+
+    def add_lab_time(self, nodeid: str, seconds: float, outcome: str) -> None:
+        path = nodeid.split("::", 1)[0]
+        if not path.endswith(".ipynb"):
+            return
+        self.lab_seconds[path] = self.lab_seconds.get(path, 0.0) + seconds
+        self.lab_passed[path] = self.lab_passed.get(path, True) and outcome == "passed"
 
 
 COUNTER = TierCounter()
@@ -133,6 +145,7 @@ class TierReports:
             report.when == "teardown" and report.outcome == "failed"
         ):
             COUNTER.add(COUNTER.tiers.get(report.nodeid, STATIC), report.outcome)
+        COUNTER.add_lab_time(report.nodeid, report.duration, report.outcome)
 
 
 def pytest_configure(config):
@@ -177,6 +190,25 @@ def format_tier_report(rows: list[dict], width: int = 110) -> str:
     return "\n".join(lines)
 
 
+def lab_runtimes(counter: TierCounter, date: str) -> dict[str, dict]:
+    """Each lab notebook that ran here, every cell passing: its runtime in this test run, its tier and budget."""
+    runtimes = {}
+    for path, seconds in sorted(counter.lab_seconds.items()):
+        if counter.lab_passed.get(path):
+            course = notebook_course(ROOT / path)
+            runtimes[Path(path).stem] = {"seconds": round(seconds, 1), "date": date, "tier": course.get("tier", "local"),
+                                         "budget_seconds": course.get("budget_seconds", 180)}
+    return runtimes
+
+
+def format_lab_runtimes(runtimes: dict[str, dict]) -> str:
+    lines = [f"{'lab':34} {'tier':9} {'seconds':>8} {'budget':>7}", f"{'-' * 34} {'-' * 9} {'-' * 8} {'-' * 7}"]
+    for lab, r in runtimes.items():
+        over = "  OVER BUDGET" if r["seconds"] > r["budget_seconds"] else ""
+        lines.append(f"{lab:34} {r['tier']:9} {r['seconds']:>8.1f} {r['budget_seconds']:>7}{over}")
+    return "\n".join(lines)
+
+
 def kubeflow_reason(items) -> str | None:
     """The kubeflow tier is ready when every kubeflow lab's components are (with none: the cluster is)."""
     paths = {Path(str(i.fspath)) for i in items if Path(str(i.fspath)).suffix == ".ipynb"}
@@ -201,6 +233,9 @@ def pytest_sessionfinish(session, exitstatus):
     if target:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         Path(target).write_text(json.dumps(COUNTER.rows, indent=1) + "\n")
+        # Beside it: each lab's runtime in this run (scripts/course bench --labs-from-tests reports them).
+        Path(target).with_name("lab-runtimes.json").write_text(
+            json.dumps(lab_runtimes(COUNTER, time.strftime("%Y-%m-%d")), indent=1) + "\n")
     if unready_required(COUNTER.rows) and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -210,5 +245,9 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"FAILURE: the {r['tier']} tier was to be tested here and {not_tested(r)}", red=True)
 
 
-if __name__ == "__main__":  # python tests/conftest.py REPORT.json: print the table
+if __name__ == "__main__":  # python tests/conftest.py REPORT.json: print the table, and each lab's runtime
     print(format_tier_report(json.loads(Path(sys.argv[1]).read_text())))
+    runtimes_file = Path(sys.argv[1]).with_name("lab-runtimes.json")
+    if runtimes_file.exists() and json.loads(runtimes_file.read_text()):
+        print("\neach lab notebook that ran, all its cells passing (seconds, in this test run):")
+        print(format_lab_runtimes(json.loads(runtimes_file.read_text())))

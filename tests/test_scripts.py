@@ -250,3 +250,21 @@ def test_a_required_tier_that_ran_no_test_is_a_failure():
     rows = conftest.tier_report(counts, {"local": None, "docker": None, "cluster": None, "kubeflow": None}, ["docker", "cluster"])
     assert [r["tier"] for r in conftest.unready_required(rows)] == ["cluster"]
     assert "FAILURE: the cluster tier was to be tested here (COURSE_REQUIRED_TIERS) and ran no test" in conftest.format_tier_report(rows)
+
+
+def test_the_test_run_reports_each_lab_that_passed_with_its_runtime_and_budget():
+    import conftest
+
+    counter = conftest.TierCounter()
+    for phase, seconds in (("setup", 4.0), ("call", 1.5)):
+        counter.add_lab_time("solutions/01-reproducible-training.ipynb::Cell 0", seconds, "passed")
+    counter.add_lab_time("solutions/01-reproducible-training.ipynb::Cell 1", 300.0, "passed")
+    counter.add_lab_time("solutions/00-environment-check.ipynb::Cell 0", 2.0, "passed")
+    counter.add_lab_time("solutions/00-environment-check.ipynb::Cell 1", 0.1, "failed")
+    counter.add_lab_time("tests/test_layout.py::test_layout_from_course_md", 9.0, "passed")
+    runtimes = conftest.lab_runtimes(counter, "2026-12-03")
+    assert list(runtimes) == ["01-reproducible-training"], "a lab with a failing cell has no runtime; tests are no labs"
+    run = runtimes["01-reproducible-training"]
+    assert run["seconds"] == 305.5 and run["tier"] == "local" and run["date"] == "2026-12-03"
+    table = conftest.format_lab_runtimes(runtimes)
+    assert ("OVER BUDGET" in table) == (305.5 > run["budget_seconds"])
