@@ -200,3 +200,6 @@ def test_the_image_context_pins_kfp_and_the_course_packages(tmp_path):
     assert lines[:2] == ["FROM python:3.11-slim", "LABEL mlops-course.lab=05-pipelines-kfp-server"]
     assert "ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1" in lines
     assert sorted(p.name for p in (context / "mlops_course").iterdir()) == sorted(taxi_pipeline.MODULES)
+    # each step is a new container: the image carries the bytecode, or every step compiles its imports again
+    assert "RUN uv pip install --compile-bytecode -r /opt/requirements.txt" in lines
+    assert f"RUN python3 -m compileall -q {taxi_pipeline.COURSE_DIR}" in lines
