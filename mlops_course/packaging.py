@@ -70,10 +70,12 @@ class ClusterUnavailable(faults.LabError):
 class JobFailed(faults.LabError):
     """The Job ran and failed, or its pod cannot start; the message gives the reason and the log's last lines."""
 
-    def __init__(self, message: str, reason: str = "", log_tail: list[str] | None = None):
+    def __init__(self, message: str, reason: str = "", log_tail: list[str] | None = None, job: str = ""):
         super().__init__(message)
         self.reason = reason
         self.log_tail = log_tail or []
+        #: The Job's name, to read it back (``kubectl get job NAME``).
+        self.job = job
 
 
 # --- stage 1: preprocess ------------------------------------------------------------------
@@ -340,7 +342,8 @@ def job_manifest(tag: str, function: str, lab: str, arguments: dict | None = Non
                         "imagePullPolicy": "IfNotPresent",  # the image is on the node, not in a registry
                         **({"command": command} if command else {}),
                         "args": [json.dumps(arguments or {})],
-                        "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+                        # A small CPU request, no CPU limit: the pod fits beside others and uses what is idle.
+                        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
                     }],
                 },
             },
@@ -463,10 +466,10 @@ def wait_for_job(namespace: str, name: str, timeout: float = 300, poll: float = 
             tail = _log(namespace, pod["metadata"]["name"], tail=8).strip().splitlines() if pods else []
             job_reason = holding.get("Failed", {}).get("reason", "")
             raise JobFailed(failure_message(name, job_reason, pod["metadata"]["name"], reason, detail, tail),
-                            reason=reason, log_tail=tail)
+                            reason=reason, log_tail=tail, job=name)
         if time.monotonic() - start > timeout:
             raise JobFailed(f"Job {name} did not finish in {timeout:.0f} s.\n{cluster.diagnose(namespace, f'job-name={name}')}",
-                            reason="Timeout")
+                            reason="Timeout", job=name)
         time.sleep(poll)
 
 

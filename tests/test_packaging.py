@@ -328,13 +328,51 @@ def test_a_failing_build_names_the_step_and_its_last_lines(tmp_path):
         containers.cleanup(LAB, client)
 
 
+# --- the three stages against the real daemon and the real cluster ------------------------------
+
+CLUSTER_REASON = DOCKER_REASON or conftest.tier_skip_reason("cluster")
+NAMESPACE = "test-packaging"
+
+
+@pytest.mark.cluster
+@pytest.mark.skipif(CLUSTER_REASON is not None, reason=CLUSTER_REASON or "")
+def test_a_function_runs_as_a_job_and_a_failing_one_ends_in_one_message(tmp_path):
+    from mlops_course import cluster
+
+    client = containers.connect()
+    cluster.fresh_namespace(NAMESPACE, LAB)
+    try:
+        context, image, run = packaging.run(shout, NAMESPACE, LAB, {"word": "job"}, folder=tmp_path / "ctx",
+                                            client=client, modules=(), packages=[])
+        assert run.result == "JOB", run.log
+        assert run.pod_spec["containers"][0]["image"] == image.tag == context.tag
+        assert packaging.build(context, LAB, client).loaded == "", "an image already on the node is not loaded again"
+
+        # The function raises in the pod: the Job fails at once (backoffLimit 0), and deploy says why.
+        with pytest.raises(packaging.JobFailed) as failed:
+            packaging.deploy(image.tag, "shout", NAMESPACE, LAB, {"word": 3})
+        first, *rest = str(failed.value).splitlines()
+        assert first.startswith(f"Job {failed.value.job} failed (BackoffLimitExceeded): its pod {failed.value.job}-")
+        assert failed.value.reason == "Error" and "exit code 1. Fix: the function raised an exception" in first
+        assert "AttributeError: 'int' object has no attribute 'upper'" in failed.value.log_tail[-1]
+
+        # An image the node does not have: the pod never starts, and deploy says so instead of waiting it out.
+        with pytest.raises(packaging.JobFailed) as missing:
+            packaging.deploy("mlops-course/fn-never-built:000000000000", "shout", NAMESPACE, LAB, timeout=180)
+        assert missing.value.reason in {"ErrImagePull", "ImagePullBackOff"}, str(missing.value)
+        assert "load it into the cluster" in str(missing.value)
+    finally:
+        cluster.delete_namespace(NAMESPACE)
+        containers.cleanup(LAB, client)
+
+
 # --- the lab does each stage by hand before the helper does it ------------------------------------
 
 BY_HAND = [
     ("inspect.getsource(train_taxi_model)", "train.py"),
     ("client.images.build(path=str(context), tag=TAG", "docker build"),
     ("cluster.load_images(TAG)", "kind load docker-image"),
-    ("batch.create_namespaced_job(namespace, yaml.safe_load(JOB))", "kubectl apply -f job.yaml"),
+    ("batch.create_namespaced_job(namespace, yaml.safe_load(JOB))", "kubectl create -f job.yaml"),
     ("watcher.stream(batch.list_namespaced_job", "kubectl wait --for=condition=complete"),
     ("core.read_namespaced_pod_log(", "kubectl logs"),
 ]
@@ -348,7 +386,6 @@ def lab_cells() -> list[tuple[list[str], str]]:
     return [(c["metadata"].get("tags", []), "".join(c["source"])) for c in cells if c["cell_type"] == "code"]
 
 
-@pytest.mark.skipif(not LAB_6A.exists(), reason="lab 6a is in preparation (drafts/lab_06_function_to_job.py)")
 @pytest.mark.parametrize("call, cli", BY_HAND)
 def test_the_lab_makes_each_stages_calls_itself_with_the_command_beside_them(call, cli):
     lesson = [source for tags, source in lab_cells() if "solution" not in tags]
