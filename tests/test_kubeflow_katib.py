@@ -3,8 +3,9 @@ trial, and an Experiment whose trials all fail ends Failed with a diagnosis that
 and shows its log.
 
 Runs against whatever cluster the current kubeconfig names, once Katib is installed
-(``cluster/up katib``; the offline cluster in CI). The trial image is built here from the
-course's base image and loaded onto the node with :func:`mlops_course.cluster.load_images`.
+(``cluster/up katib``; the offline cluster in CI). The trial image and the Experiment are
+lab 7b's, from :mod:`mlops_course.katib`; the image is built here (cached after the first build)
+and loaded onto the node with :func:`mlops_course.cluster.load_images`.
 """
 
 from __future__ import annotations
@@ -15,117 +16,32 @@ import time
 import uuid
 
 import pytest
+import yaml
 
 import conftest
-from mlops_course import cluster, components, containers, paths
+from mlops_course import cluster, components, containers, katib
 
 REASON = conftest.tier_skip_reason("kubeflow", ("katib",))
 pytestmark = [pytest.mark.kubeflow, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
 
-LAB = "test-katib"
-TAG = "mlops-course/katib-trial:1"
-
-# The trial: the course model on a few thousand generated trips, a few seconds per trial, and the
-# metrics on stdout as name=value lines, the format of Katib's StdOut metrics collector.
-TRAIN_PY = '''\
-"""One Katib trial: train the course model with the given hyperparameters and print its metrics."""
-import argparse
-
-from mlops_course import data, model
-
-parser = argparse.ArgumentParser()
-parser.add_argument("--learning-rate", type=float, required=True)
-parser.add_argument("--max-depth", type=int, required=True)
-parser.add_argument("--max-iter", type=int, default=50)
-parser.add_argument("--rows", type=int, default=3000)
-args = parser.parse_args()
-
-trips = data.generate_trips(args.rows, seed=7)
-cut = int(len(trips) * 0.7)
-fitted = model.train(trips.iloc[:cut], learning_rate=args.learning_rate, max_depth=args.max_depth,
-                     max_iter=args.max_iter)
-metrics = model.evaluate(fitted, trips.iloc[cut:])
-print(f"roc_auc={metrics['roc_auc']}")
-print(f"log_loss={metrics['log_loss']}")
-'''
-
-DOCKERFILE = f"""\
-FROM {containers.BASE_IMAGE}
-LABEL {containers.LABEL}={LAB}
-RUN python3 -m pip install --no-cache-dir --break-system-packages uv==0.13.9
-ENV UV_NATIVE_TLS=1 UV_NO_CACHE=1 UV_LINK_MODE=copy
-RUN uv venv /opt/venv
-ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH
-COPY requirements.txt /app/
-RUN uv pip install -r /app/requirements.txt
-COPY mlops_course/ /app/mlops_course/
-COPY train.py /app/
-WORKDIR /app
-"""
-
-# Katib's StdOut collector wraps the command in `sh -c`, and its sidecar must find the main
-# process running, so the trial runs a script file for seconds; backoffLimit 0 makes a failed
-# trial fail at once instead of after retries. `retain` keeps a finished trial's Job and pod (Katib
-# deletes them otherwise), so the diagnosis can read a failed trial's log.
-EXPERIMENT = """
-apiVersion: kubeflow.org/v1beta1
-kind: Experiment
-metadata: {name: NAME}
-spec:
-  objective: {type: maximize, objectiveMetricName: roc_auc, additionalMetricNames: [log_loss]}
-  algorithm: {algorithmName: random}
-  parallelTrialCount: 1
-  maxTrialCount: MAX_TRIALS
-  maxFailedTrialCount: 1
-  metricsCollectorSpec: {collector: {kind: StdOut}}
-  parameters:
-    - {name: learning_rate, parameterType: double, feasibleSpace: {min: "0.02", max: "0.3"}}
-    - {name: max_depth, parameterType: int, feasibleSpace: {min: "2", max: "6"}}
-  trialTemplate:
-    primaryContainerName: training
-    retain: true
-    trialParameters:
-      - {name: learningRate, reference: learning_rate}
-      - {name: maxDepth, reference: max_depth}
-    trialSpec:
-      apiVersion: batch/v1
-      kind: Job
-      spec:
-        backoffLimit: 0
-        template:
-          spec:
-            restartPolicy: Never
-            containers:
-              - name: training
-                image: IMAGE
-                imagePullPolicy: Never
-                command: COMMAND
-                resources: {requests: {cpu: 100m, memory: 128Mi}, limits: {memory: 512Mi}}
-"""
-GOOD = '["/opt/venv/bin/python", "/app/train.py", "--learning-rate=${trialParameters.learningRate}", "--max-depth=${trialParameters.maxDepth}"]'
+# The trial image and the Experiment are lab 7b's (mlops_course.katib): the course model on a few
+# thousand generated trips, a few seconds per trial, its metrics on stdout as name=value lines.
 # A learner's typo: an option train.py does not have, so every trial exits at once with argparse's error.
-TYPO = '["/opt/venv/bin/python", "/app/train.py", "--learning_rate=${trialParameters.learningRate}", "--max-depth=${trialParameters.maxDepth}"]'
+TYPO = [arg.replace("--learning-rate", "--learning_rate") for arg in katib.COMMAND]
 
 
-def experiment(name: str, command: str, max_trials: int) -> str:
-    return (EXPERIMENT.replace("NAME", name).replace("MAX_TRIALS", str(max_trials))
-            .replace("IMAGE", TAG).replace("COMMAND", command))
+def experiment(name: str, command: list[str], max_trials: int) -> str:
+    return yaml.safe_dump(katib.experiment(name, command, max_trials=max_trials))
 
 
 @pytest.fixture(scope="module")
 def trial_image(tmp_path_factory):
     """The trial image, built with the Docker SDK (cached after the first build) and put on the node."""
-    context = tmp_path_factory.mktemp("katib-trial")
-    (context / "mlops_course").mkdir()
-    for module in ("__init__.py", "data.py", "model.py"):
-        (context / "mlops_course" / module).write_text((paths.REPO_ROOT / "mlops_course" / module).read_text())
-    (context / "train.py").write_text(TRAIN_PY)
-    (context / "requirements.txt").write_text("\n".join(containers.pinned_requirements(["numpy", "pandas", "scikit-learn"])) + "\n")
-    (context / "Dockerfile").write_text(DOCKERFILE)
+    context = katib.build_context(tmp_path_factory.mktemp("katib-trial") / "context")
     client = containers.connect()
-    containers.build_image(client, context, TAG, LAB)
-    cluster.load_images(TAG)
-    return TAG
+    client.images.build(path=str(context), tag=katib.IMAGE, rm=True, labels=katib.IMAGE_LABELS)
+    cluster.load_images(katib.IMAGE)
+    return katib.IMAGE
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +56,7 @@ def namespace():
 
 def test_an_experiment_of_three_trials_succeeds_with_a_best_trial(namespace, trial_image):
     start = time.monotonic()
-    cluster.apply(experiment("tune-gbdt", GOOD, 3), namespace=namespace)
+    cluster.apply(experiment("tune-gbdt", katib.COMMAND, 3), namespace=namespace)
     done = components.wait_for_experiment(namespace, "tune-gbdt", timeout=300)
     seconds = time.monotonic() - start
     status = done["status"]
