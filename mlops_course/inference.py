@@ -49,7 +49,7 @@ def on_node(tag: str) -> bool:
     """Does a node of the cluster hold image ``tag`` already (``kubectl get nodes``' status.images)?"""
     wanted = {tag, f"docker.io/{tag}", f"docker.io/library/{tag}"}
     nodes = cluster.kubectl_json("get", "nodes")["items"]
-    return any(wanted & set(image.get("names", [])) for node in nodes for image in node["status"].get("images", []))
+    return any(wanted & set(image.get("names") or []) for node in nodes for image in node["status"].get("images", []))
 
 
 def predictor_image(tag: str = IMAGE, label: str | None = None, rebuild: bool = False) -> str:
