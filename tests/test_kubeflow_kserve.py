@@ -2,7 +2,8 @@
 
 The predictor image (cluster/components/images/kserve-predictor/) is built here with
 Docker, labelled so that it is removed at the end, and put on the node with
-``mlops_course.cluster.load_images``. An InferenceService with it as a custom
+``mlops_course.inference.predictor_image`` (which lab 8c uses too, with the port-forward,
+the requests and the in-cluster client that reads which model answered). An InferenceService with it as a custom
 container becomes Ready, and v1 and v2 requests through a port-forward on 127.0.0.1
 answer exactly what the model in the image predicts.
 
@@ -30,16 +31,12 @@ installed (``cluster/up kserve``) or Docker cannot build the image.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
-import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -49,21 +46,18 @@ import numpy as np
 import pytest
 
 import conftest
-from mlops_course import cluster, data, paths
+from mlops_course import cluster, data, inference
+from mlops_course.inference import forward, post, records, v2_inputs, wait_for_inference_service
 
 REASON = conftest.tier_skip_reason("kubeflow", ("kserve",))
 pytestmark = [pytest.mark.kubeflow, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
 
-IMAGE_DIR = paths.REPO_ROOT / "cluster" / "components" / "images" / "kserve-predictor"
 #: Tagged for this test only, and labelled: the module removes it from Docker at the end.
 TAG = "mlops-course/kserve-predictor:smoke"
 BUILD_LABEL = "mlops-course.lab=test-kubeflow-kserve"
 MODEL = "taxi-tip"
-#: What a request sends per trip: generate_trips' columns without the label (and the tip it comes from).
-COLUMNS = ["pickup_time", "trip_miles", "trip_seconds", "fare", "payment_type", "company", "pickup_area", "dropoff_area"]
+COLUMNS = inference.COLUMNS
 RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}
-#: The pod reasons no amount of waiting fixes: the wait stops at once and says why.
-HOPELESS = {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName", "CreateContainerConfigError"}
 
 
 def kubectl(*args, input=None, timeout=120, check=True):
@@ -101,65 +95,6 @@ def custom_predictor(image):
     }]}
 
 
-def wait_for_inference_service(namespace, name, timeout=180):
-    """Wait until InferenceService ``name`` is Ready; the seconds it took.
-
-    Stops at once, with the course's diagnosis of its pods (reason, fix, events, logs),
-    when a pod cannot start whatever the wait (an image the node cannot get, say)."""
-    start = time.monotonic()
-    selector = f"serving.kserve.io/inferenceservice={name}"
-    while True:
-        isvc = kubectl_json("get", "inferenceservice", name, "-n", namespace)
-        ready = {c["type"]: c for c in isvc.get("status", {}).get("conditions", [])}.get("Ready", {})
-        if ready.get("status") == "True":
-            return time.monotonic() - start
-        pods = kubectl_json("get", "pods", "-n", namespace, "-l", selector)["items"]
-        hopeless = [p for pod in pods for p in cluster.pod_problems(pod) if p.reason in HOPELESS]
-        if hopeless or time.monotonic() - start > timeout:
-            waited = time.monotonic() - start
-            raise cluster.NotReadyError(
-                f"InferenceService {namespace}/{name} is not Ready after {waited:.0f} s "
-                f"({ready.get('reason', 'no Ready condition yet')}: {ready.get('message', '')}).\n"
-                + cluster.diagnose(namespace, selector))
-        time.sleep(2)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def post(url, body, timeout=30):
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        raise AssertionError(f"POST {url} answered {exc.code}: {exc.read().decode()[:500]}") from None
-
-
-@contextlib.contextmanager
-def forward(namespace, service):
-    """``kubectl port-forward --address 127.0.0.1 svc/SERVICE PORT:80`` at a free port; yields its URL."""
-    with cluster.PortForward(namespace, f"svc/{service}", free_port(), 80) as tunnel:
-        yield tunnel.url
-
-
-def v2_inputs(trips):
-    def datatype(column):
-        kind = trips[column].dtype.kind
-        return "FP64" if kind == "f" else "INT64" if kind in "iu" else "BYTES"
-
-    rows = records(trips)
-    return {"inputs": [{"name": c, "shape": [len(rows)], "datatype": datatype(c), "data": [r[c] for r in rows]}
-                       for c in COLUMNS]}
-
-
-def records(trips):
-    return json.loads(trips[COLUMNS].to_json(orient="records", date_format="iso"))
-
-
 # --- fixtures ------------------------------------------------------------------------
 
 
@@ -170,11 +105,8 @@ def image():
     if docker_reason is not None:
         pytest.skip(f"building the predictor image needs Docker: {docker_reason}")
     start = time.monotonic()
-    built = subprocess.run([str(IMAGE_DIR / "build.sh"), TAG], env={**os.environ, "BUILD_LABEL": BUILD_LABEL},
-                           capture_output=True, text=True, timeout=900)
-    assert built.returncode == 0, f"building {TAG} failed: {built.stderr[-2000:]}"
-    print(f"\n[kserve] {built.stdout.strip()}; loaded with {cluster.load_images(TAG)} "
-          f"({time.monotonic() - start:.0f} s in all)")
+    said = inference.predictor_image(TAG, label=BUILD_LABEL, rebuild=True)
+    print(f"\n[kserve] {said} ({time.monotonic() - start:.0f} s in all)")
     yield TAG
     subprocess.run(["docker", "rmi", "-f", TAG], capture_output=True, timeout=120)
 
@@ -252,7 +184,7 @@ def test_v2_infer_answers_what_the_model_in_the_image_predicts(served, namespace
 
 def test_a_bad_request_gets_a_400_that_names_the_missing_columns(served, namespace):
     with forward(namespace, f"{MODEL}-predictor") as url:
-        with pytest.raises(AssertionError, match=r"answered 400: .*each trip needs pickup_time"):
+        with pytest.raises(inference.RequestError, match=r"answered 400: .*each trip needs pickup_time"):
             post(f"{url}/v1/models/{MODEL}:predict", {"instances": [{"fare": 12.5}]})
 
 
@@ -289,20 +221,6 @@ def serving_runtime(image):
 
 LOGISTIC_CANARY = {"trafficPercent": CANARY_PERCENT,
                    "predictor": {"name": "logistic", **runtime_predictor(env=[{"name": "MODEL_KIND", "value": "logistic"}])}}
-
-#: Sends v2 requests from inside the cluster, through each Service's ClusterIP, as any client does;
-#: prints which model version answered each one.
-CLIENT = """
-import json, sys, urllib.request
-body = json.dumps(json.loads(sys.argv[1])).encode()
-for url in sys.argv[2:]:
-    seen = []
-    for _ in range(20):
-        request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-        seen.append(json.loads(urllib.request.urlopen(request, timeout=30).read())["model_version"])
-    print(json.dumps({"url": url, "versions": seen}))
-"""
-
 
 def test_a_canary_on_a_custom_container_is_rejected_by_the_webhook(served, namespace, image):
     result = kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-", check=False,
@@ -349,16 +267,9 @@ def test_traffic_percent_splits_no_traffic_in_standard_mode(canary, namespace, i
     stable_url = canary["status"]["address"]["url"] + f"/v2/models/{CANARY}/infer"
     canary_url = f"http://{CANARY}-logistic-predictor.{namespace}.svc.cluster.local/v2/models/{CANARY}/infer"
     one_trip = v2_inputs(trips.head(1))
-    pod = f"client-{uuid.uuid4().hex[:5]}"
-    # Not `kubectl run -i`: its attach can miss what the pod prints before it connects. Run, wait, read the log.
-    kubectl("run", pod, "-n", namespace, "--image", image, "--image-pull-policy", "IfNotPresent",
-            "--restart", "Never", "--command", "--", "python", "-c", CLIENT, json.dumps(one_trip), stable_url, canary_url)
-    done = kubectl("wait", "-n", namespace, f"pod/{pod}", "--for=jsonpath={.status.phase}=Succeeded", "--timeout=180s",
-                   timeout=200, check=False)
-    result = kubectl("logs", "-n", namespace, pod)
-    kubectl("delete", "pod", pod, "-n", namespace, "--wait=false", check=False)
-    assert done.returncode == 0, f"the client pod did not succeed: {done.stderr} {result.stdout[-1000:]}"
-    seen = {line["url"]: line["versions"] for line in map(json.loads, result.stdout.strip().splitlines())}
+    # From a pod inside the cluster, through each Service's ClusterIP, as any client does: which model answered.
+    seen = inference.versions_answered(namespace, f"client-{uuid.uuid4().hex[:5]}", image, [stable_url, canary_url],
+                                       one_trip, count=20)
     # With a 20 % split, 20 requests would all miss the canary with probability 0.8**20, about 1 %.
     assert seen[stable_url] == ["gbdt"] * 20, "every request to the InferenceService's address reaches the stable model"
     assert seen[canary_url] == ["logistic"] * 20, "the canary answers on its own Service"
