@@ -1,6 +1,6 @@
 """Measure what a learner waits for, and print it as a table.
 
-    python scripts/bench.py [--skip-setup] [--skip-book] [--update-readme]
+    python scripts/bench.py [--skip-setup] [--skip-book] [--serving] [--update-readme]
 
 - set-up, cold: a fresh clone with an empty uv cache (`scripts/course setup`);
 - set-up, fresh clone with a warm uv cache (a second checkout on the same laptop);
@@ -11,6 +11,10 @@
 - with --docker: the base image build (debootstrap + docker import);
 - with --cluster: the offline cluster's start time, idle memory and tear-down
   (--cluster-cold: its build from empty caches too);
+- with --serving: the course's model server (KServe's ModelServer running the predictor
+  image's server.py, as a process on 127.0.0.1) under a bounded load: latency percentiles
+  and throughput for one trip per v1 request, from one client and from four, and for a
+  batch of trips per v2 request;
 - each lab notebook, run headless with its default parameters, against its budget
   (--labs-from-refresh: the runtimes the last `scripts/course refresh` measured, the same runs,
   so that the labs, which take half an hour together, need not run twice;
@@ -139,6 +143,60 @@ def bench_cluster(rows: list, cold: bool) -> None:
 #: Each lab's runtime in the last `scripts/course test` (tests/conftest.py writes it beside the tier report).
 TEST_RUNTIMES = ROOT / ".work" / "lab-runtimes.json"
 
+#: The predictor the offline cluster's InferenceServices and lab 8b's container run.
+PREDICTOR = ROOT / "cluster" / "components" / "images" / "kserve-predictor"
+#: Targets for the model server, design figures rather than measurements: a caller that waits
+#: for one trip's prediction inside a web request should see it well under a tenth of a second,
+#: and the server's one process should answer a few dozen single-trip requests a second (each
+#: builds a pandas frame; lab 8a shows where the time goes). With N clients a request waits
+#: behind up to N-1 others, so its latency targets are N times looser. The batch request carries
+#: BATCH_TRIPS trips: its targets are four times looser and its throughput counts trips.
+SERVING_TARGETS = {"p50 (ms)": 50, "p99 (ms)": 200, "requests/s": 20, "trips/s": 1000}
+BATCH_TRIPS = 100
+
+
+def bench_serving(rows: list, requests: int = 500, seconds: float = 15.0) -> dict[str, dict]:
+    """Train the predictor's models, serve them on 127.0.0.1 and load the server, bounded by ``requests`` and ``seconds``.
+
+    Adds a row per figure and returns each case's :meth:`serving.Load.summary`.
+    """
+    from mlops_course import data, inference, serving
+
+    with tempfile.TemporaryDirectory(prefix="course-bench-serving-") as models:
+        env = {"OUT": models, "MODELS": models, "N_ROWS": "5000", "PYTHONPATH": str(ROOT)}
+        subprocess.run([sys.executable, "train.py"], cwd=PREDICTOR, env={**os.environ, **env}, check=True,
+                       capture_output=True, text=True)
+        server = serving.start("bench", "predictor", PREDICTOR / "server.py",
+                               ["--model_name", "taxi-tip", "--host", "127.0.0.1"], serving.free_port(), env=env)
+        try:
+            trips = data.generate_trips(BATCH_TRIPS, seed=7)
+            v1, v2 = f"{server.url}/v1/models/taxi-tip:predict", f"{server.url}/v2/models/taxi-tip/infer"
+            one, batch = {"instances": inference.records(trips.head(1))}, inference.v2_inputs(trips)
+            cases = {
+                "v1, one trip, 1 client": (v1, one, 1, 1),
+                "v1, one trip, 4 clients": (v1, one, 4, 1),
+                f"v2, {BATCH_TRIPS} trips, 1 client": (v2, batch, 1, BATCH_TRIPS),
+            }
+            for _ in range(10):  # the first requests load code and fill caches: not what a caller sees later
+                inference.post(v1, one)
+            summaries = {}
+            for label, (url, body, clients, trips_per_request) in cases.items():
+                load = serving.measure(lambda session, url=url, body=body: session.post(url, json=body, timeout=10),
+                                       label, requests=requests, seconds=seconds, clients=clients,
+                                       rows_per_request=trips_per_request)
+                summary = summaries[label] = load.summary()
+                if summary["errors"] or not summary["requests"]:
+                    rows.append((f"model server, {label}", None, "-", f"{summary['errors']} errors in {summary['requests']} answers"))
+                    continue
+                rate = "trips/s" if trips_per_request > 1 else "requests/s"
+                latency_scale = 4 if trips_per_request > 1 else clients
+                rows.append((f"model server, {label}: p50 latency (ms)", summary["p50 (ms)"], SERVING_TARGETS["p50 (ms)"] * latency_scale))
+                rows.append((f"model server, {label}: p99 latency (ms)", summary["p99 (ms)"], SERVING_TARGETS["p99 (ms)"] * latency_scale))
+                rows.append((f"model server, {label}: throughput ({rate})", summary[rate], SERVING_TARGETS[rate]))
+        finally:
+            serving.stop(server, "bench")
+    return summaries
+
 
 def bench_labs(rows: list, from_refresh: bool = False, from_tests: bool = False) -> None:
     recorded, source = {}, ""
@@ -167,17 +225,23 @@ def bench_labs(rows: list, from_refresh: bool = False, from_tests: bool = False)
         rows.append((f"lab {path.stem} ({meta['tier']})", seconds, meta["budget_seconds"]))
 
 
+#: Units a row's name may end in, "(UNIT)"; seconds otherwise. A rate's target is a floor, the others a ceiling.
+UNITS = ("MiB", "ms", "requests/s", "trips/s")
+RATES = ("requests/s", "trips/s")
+
+
 def table(rows: list) -> str:
-    """Times are in seconds; a row whose name ends in "(MiB)" is a memory figure."""
+    """Times are in seconds unless a row's name ends in one of :data:`UNITS`, in brackets."""
     lines = ["| what | measured | target | verdict |", "|---|---:|---:|---|"]
     for what, value, target, *note in rows:
-        unit = "MiB" if what.endswith("(MiB)") else "s"
-        what = what.removesuffix(" (MiB)")
+        unit = next((u for u in UNITS if what.endswith(f"({u})")), "s")
+        what = what.removesuffix(f" ({unit})") if unit != "s" else what
         if value is None:
             lines.append(f"| {what} | – | {target} {unit} | {note[0]} |")
         else:
-            verdict = "ok" if value <= target else "OVER TARGET"
-            lines.append(f"| {what} | {value:.1f} {unit} | {target} {unit} | {verdict} |")
+            ok = value >= target if unit in RATES else value <= target
+            bound = "at least " if unit in RATES else ""
+            lines.append(f"| {what} | {value:.1f} {unit} | {bound}{target} {unit} | {'ok' if ok else 'OVER TARGET' if unit not in RATES else 'UNDER TARGET'} |")
     return "\n".join(lines)
 
 
@@ -196,6 +260,8 @@ def main() -> int:
                         help="report each lab's runtime from its last `scripts/course refresh` instead of running it again")
     parser.add_argument("--labs-from-tests", action="store_true",
                         help="report each lab's runtime from the last `scripts/course test` (every tier it ran)")
+    parser.add_argument("--serving", action="store_true",
+                        help="also load the course's model server on 127.0.0.1 and report its latency and throughput")
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args()
 
@@ -208,6 +274,8 @@ def main() -> int:
         bench_base_image(rows)
     if args.cluster:
         bench_cluster(rows, cold=args.cluster_cold)
+    if args.serving:
+        bench_serving(rows)
     bench_labs(rows, from_refresh=args.labs_from_refresh, from_tests=args.labs_from_tests)
     report = f"Measured {datetime.date.today().isoformat()} on {machine()}:\n\n{table(rows)}"
     print(report)

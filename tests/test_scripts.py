@@ -268,3 +268,35 @@ def test_the_test_run_reports_each_lab_that_passed_with_its_runtime_and_budget()
     assert run["seconds"] == 305.5 and run["tier"] == "local" and run["date"] == "2026-12-03"
     table = conftest.format_lab_runtimes(runtimes)
     assert ("OVER BUDGET" in table) == (305.5 > run["budget_seconds"])
+
+
+def _bench():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import bench
+
+    return bench
+
+
+def test_bench_table_reads_a_rate_as_a_floor_and_a_latency_as_a_ceiling():
+    table = _bench().table([("server: throughput (requests/s)", 12.0, 20), ("server: p50 latency (ms)", 12.0, 50),
+                            ("book build", 70.0, 60)])
+    assert "| server: throughput | 12.0 requests/s | at least 20 requests/s | UNDER TARGET |" in table
+    assert "| server: p50 latency | 12.0 ms | 50 ms | ok |" in table
+    assert "| book build | 70.0 s | 60 s | OVER TARGET |" in table
+
+
+@pytest.mark.local
+def test_bench_loads_the_model_server_on_loopback_and_reports_latency_and_throughput():
+    from mlops_course import serving
+
+    bench, rows = _bench(), []
+    summaries = bench.bench_serving(rows, requests=30, seconds=5)
+    assert len(summaries) == 3, summaries
+    for label, summary in summaries.items():
+        assert summary["errors"] == 0 and 0 < summary["requests"] <= 30, (label, summary)
+        assert 0 < summary["p50 (ms)"] <= summary["p99 (ms)"], (label, summary)
+    assert [what for what, *_ in rows if "throughput" in what][-1].endswith("(trips/s)")
+    assert bench.table(rows).count("p99 latency") == 3
+    assert serving.stop_all("bench") == [], "the bench stops the server it started"
