@@ -266,6 +266,9 @@ def remove_lab_objects(client, lab: str) -> dict[str, int]:
             removed["containers"] += 1
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: a removal already under way (a container started with auto_remove)
+                raise
     # Tagged images first (removing one also removes its untagged parents),
     # then what is left (intermediate images of a failed build), children first.
     for _ in range(5):

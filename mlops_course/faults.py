@@ -81,8 +81,10 @@ def _chain(exc: BaseException):
             continue
         seen.add(id(e))
         yield e
-        todo += [e.__cause__, None if e.__suppress_context__ else e.__context__, getattr(e, "reason", None)]
-        todo += [a for a in getattr(e, "args", ()) if isinstance(a, BaseException)]
+        # urllib3 and urllib keep the underlying error in .reason, but the kubernetes client's
+        # ApiException and urllib's URLError may keep a status text there: only exceptions are followed.
+        todo += [e.__cause__, None if e.__suppress_context__ else e.__context__]
+        todo += [a for a in (getattr(e, "reason", None), *getattr(e, "args", ())) if isinstance(a, BaseException)]
 
 
 def _names(exc: BaseException) -> set[str]:

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 from mlops_course import containers, paths, workloads
@@ -66,6 +67,20 @@ WORKDIR /app
 #: The trial's command; Katib replaces each ``${trialParameters.X}`` with the trial's value.
 COMMAND = ["python", "/app/train.py", "--learning-rate=${trialParameters.learningRate}",
            "--max-depth=${trialParameters.maxDepth}"]
+
+
+def node_images(core, wait_for: str, timeout: float = 90) -> list[str]:
+    """Every image name the nodes report (``kubectl get nodes -o yaml``, ``status.images``), once one ends with ``wait_for``.
+
+    ``core`` is a ``kubernetes.client.CoreV1Api``. The kubelet reports an image loaded onto its
+    node at its next status update, seconds after the load, so a listing taken at once can miss it.
+    Returns the listing as it stands after ``timeout`` seconds otherwise, for the caller to check."""
+    deadline = time.monotonic() + timeout
+    while True:
+        names = [n for node in core.list_node().items for image in node.status.images or [] for n in image.names or []]
+        if any(n.endswith(wait_for) for n in names) or time.monotonic() > deadline:
+            return names
+        time.sleep(2)
 
 
 def build_context(folder: Path) -> Path:

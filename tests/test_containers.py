@@ -491,6 +491,20 @@ def test_other_errors_keep_their_traceback_and_course_errors_show_their_message(
     assert out.strip() == "ImageMissing: The image x is not here. Fix: `docker pull x`."
 
 
+def test_an_api_error_whose_reason_is_text_keeps_its_own_traceback(shell, capsys):
+    # The kubernetes client's ApiException and urllib's URLError keep a status text in .reason, where
+    # urllib3's errors keep the exception behind them: the handler must read the one and pass the other.
+    code = ("from kubernetes.client.exceptions import ApiException\n"
+            "raise ApiException(status=404, reason='Not Found')")
+    result, out = run_cell(shell, code, capsys)
+    assert type(result.error_in_exec).__name__ == "ApiException"
+    assert "custom exception handler" not in out and "AttributeError" not in out, out
+    assert "Traceback" in out and "(404)" in out and "Lost the connection" not in out
+    result, out = run_cell(shell, "import urllib.error\nraise urllib.error.URLError('[Errno 111] Connection refused')", capsys)
+    assert "custom exception handler" not in out and "AttributeError" not in out, out
+    assert out.startswith("URLError: Lost the connection to a server"), out
+
+
 def test_a_read_that_timed_out_is_no_lost_connection():
     import requests
 
