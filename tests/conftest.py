@@ -1,6 +1,13 @@
-"""Order the suite (static checks first, then lab notebooks tier by tier),
-skip a tier whose requirements are missing with the doctor's reason, and
-count what each tier ran.
+"""Order the suite (static checks first, then tier by tier: each tier's tests,
+then its lab notebooks), skip a test whose tier is not ready with the doctor's
+reason, and count what each tier ran.
+
+A test names the tier it needs with a marker: ``pytest.mark.docker``,
+``pytest.mark.cluster``, ``pytest.mark.kubeflow("katib")`` (the components it
+needs); a lab notebook's tier and components are in its metadata. Readiness is
+asked when the test runs, not when it is collected: ``scripts/course test``
+brings the offline cluster and the Kubeflow components up beside the tests
+(``$COURSE_PROVISIONING``), and the first test of such a tier waits for them.
 
 At the end of a session the counts go to ``$COURSE_TIER_REPORT`` (JSON;
 ``scripts/course test`` sets it to .work/tier-report.json and prints it as a
@@ -67,15 +74,25 @@ def tier_skip_reason(tier: str, components: tuple[str, ...] = ()) -> str | None:
     return skip_reason(doctor.tier_problems(tier, components), tier, components)
 
 
-def item_tier(item) -> str:
-    """A notebook's tier from its metadata; a test's from its tier marker (pytest.mark.docker, ...)."""
+def item_needs(item) -> dict[str, tuple[str, ...]]:
+    """The tiers an item needs, each with the components it needs there: a notebook's from its metadata,
+    a test's from its tier markers (pytest.mark.docker, pytest.mark.kubeflow("katib"), ...)."""
     path = Path(str(item.fspath))
     if path.suffix == ".ipynb":
-        return notebook_tier(path)
+        tier = notebook_tier(path)
+        return {tier: notebook_components(path) if tier == "kubeflow" else ()}
+    needs: dict[str, tuple[str, ...]] = {}
     for tier in doctor.TIERS:
-        if item.get_closest_marker(tier) is not None:
-            return tier
-    return STATIC
+        for mark in item.iter_markers(tier):
+            needs[tier] = tuple(dict.fromkeys(needs.get(tier, ()) + tuple(mark.args)))
+    return needs
+
+
+def item_tier(item) -> str:
+    """The last tier an item needs in the order the suite runs them (a test on the cluster that builds an
+    image with Docker is a cluster test); the static tier when it needs none."""
+    needs = item_needs(item)
+    return max(needs, key=doctor.TIERS.index) if needs else STATIC
 
 
 def required_tiers() -> list[str]:
@@ -84,20 +101,73 @@ def required_tiers() -> list[str]:
 
 def pytest_collection_modifyitems(config, items):
     def order(item):
-        path = Path(str(item.fspath))
-        if path.suffix != ".ipynb":
-            return (0, 0, "")
-        return (1, doctor.TIERS.index(notebook_tier(path)), path.name)
+        tier, path = item_tier(item), Path(str(item.fspath))
+        notebook = path.suffix == ".ipynb"
+        return (0 if tier == STATIC else 1 + doctor.TIERS.index(tier), notebook, path.name if notebook else "")
 
     for item in items:
         path = Path(str(item.fspath))
-        if path.suffix == ".ipynb":
-            tier = notebook_tier(path)
-            item.add_marker(getattr(pytest.mark, tier))
-            reason = tier_skip_reason(tier, notebook_components(path) if tier == "kubeflow" else ())
-            if reason:
-                item.add_marker(pytest.mark.skip(reason=reason))
-    items.sort(key=order)  # stable: cells of a notebook keep their order
+        if path.suffix == ".ipynb":  # so that -m docker selects the docker labs too
+            item.add_marker(getattr(pytest.mark, notebook_tier(path)))
+    items.sort(key=order)  # stable: the tests of a file and the cells of a notebook keep their order
+
+
+# --- a tier brought up beside the tests ---------------------------------------------
+
+
+class Provisioning:
+    """The tiers ``scripts/course test`` is bringing up while the tests run (``$COURSE_PROVISIONING``: a folder
+    with ``tiers``, the provisioner's ``pid`` and ``log``, and a file per tier written when its provisioning
+    has ended, ready or not). The first test of such a tier waits for that file, and shows what the log says."""
+
+    #: Longer than a cold build of Kubernetes and every component on a busy 2-core machine.
+    WAIT_SECONDS = 3600
+
+    def __init__(self) -> None:
+        self.ended: set[str] = set()
+        self.log_shown = 0  # bytes of the log already shown
+
+    @staticmethod
+    def folder() -> Path | None:
+        folder = os.environ.get("COURSE_PROVISIONING")
+        return Path(folder) if folder else None
+
+    def scheduled(self, tier: str) -> bool:
+        folder = self.folder()
+        return folder is not None and (folder / "tiers").is_file() and tier in (folder / "tiers").read_text().split()
+
+    @staticmethod
+    def running(folder: Path) -> bool:
+        try:
+            os.kill(int((folder / "pid").read_text()), 0)
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def wait(self, tier: str, write) -> None:
+        if tier in self.ended or not self.scheduled(tier):
+            return
+        folder, start = self.folder(), time.monotonic()
+        if not (folder / tier).exists():
+            write(f"[course] the {tier} tier is being provisioned beside the tests: waiting for it (log: {folder / 'log'})")
+        while not (folder / tier).exists() and self.running(folder) and time.monotonic() - start < self.WAIT_SECONDS:
+            time.sleep(2)
+        self.ended.add(tier)
+        self.show_log(write)
+        state = (folder / tier).read_text().strip() if (folder / tier).exists() else "not provisioned (the provisioner ended)"
+        write(f"[course] the {tier} tier: {state} (waited {time.monotonic() - start:.0f} s)")
+        tier_skip_reason.cache_clear()  # asked before the tier was up (a static test may have): ask again
+
+    def show_log(self, write) -> None:
+        log = self.folder() / "log"
+        if log.exists():
+            text = log.read_bytes()[self.log_shown:]
+            self.log_shown += len(text)
+            for line in text.decode(errors="replace").splitlines():
+                write(line)
+
+
+PROVISIONING = Provisioning()
 
 
 # --- what each tier ran ---------------------------------------------------------
@@ -134,9 +204,23 @@ def pytest_collection_finish(session):
 
 
 class TierReports:
-    """Counts every test's outcome. Registered as a plugin because pytest calls a
-    conftest's run-time hooks only for the tests below its folder, and the lab
-    notebooks are in solutions/, not tests/."""
+    """Skips a test whose tier is not ready and counts every test's outcome. Registered as a plugin because
+    pytest calls a conftest's run-time hooks only for the tests below its folder, and the lab notebooks are
+    in solutions/, not tests/."""
+
+    @staticmethod
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(item):
+        needs = item_needs(item)
+        reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+        write = reporter.write_line if reporter is not None else print
+        for tier in needs:
+            PROVISIONING.wait(tier, write)
+        reason = next((r for r in (tier_skip_reason(t, c) for t, c in needs.items()) if r), None)
+        if reason:
+            # A skip mark, not pytest.skip(): pytest's own skipping hook (it runs after this one) then
+            # reports the test's location, not this line.
+            item.add_marker(pytest.mark.skip(reason=reason))
 
     @staticmethod
     def pytest_runtest_logreport(report):

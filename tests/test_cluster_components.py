@@ -9,6 +9,7 @@ that the wait says which, and what to do, instead of just timing out.
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from pathlib import Path
@@ -110,8 +111,7 @@ def test_the_kind_config_publishes_on_loopback_only_and_the_node_image_is_pinned
 
 # --- on a real cluster ------------------------------------------------------------------
 
-REASON = conftest.tier_skip_reason("cluster")
-on_cluster = pytest.mark.skipif(REASON is not None, reason=REASON or "")
+on_cluster = pytest.mark.cluster
 
 NEVER_READY = """
 apiVersion: apps/v1
@@ -142,7 +142,6 @@ def namespace():
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-@pytest.mark.cluster
 @on_cluster
 @pytest.mark.parametrize(
     ("case", "fields", "reason", "fix"),
@@ -163,7 +162,6 @@ def test_a_component_that_never_becomes_ready_is_diagnosed(namespace, case, fiel
     assert fix in message
 
 
-@pytest.mark.cluster
 @on_cluster
 def test_a_ready_deployment_is_waited_for_and_the_memory_check_reads_the_node(namespace):
     cluster.apply(NEVER_READY.format(name="ready", image="mlops-course/hello:1", probe_port=8080, memory="16Mi", limit="64Mi"), namespace=namespace)
@@ -296,7 +294,6 @@ def test_the_cluster_readme_states_each_components_pin_and_memory():
         assert f"| {c.version} |" in row and f"| {c.requests_mib} | {c.uses_mib} |" in row, row
 
 
-@pytest.mark.cluster
 @on_cluster
 def test_the_installer_applies_waits_is_idempotent_and_reports_a_component_that_never_becomes_ready(tmp_path, monkeypatch, capsys):
     """The installer's own path on a real cluster, with components made of the course's
@@ -331,7 +328,6 @@ def test_the_installer_applies_waits_is_idempotent_and_reports_a_component_that_
         cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
-@pytest.mark.cluster
 @on_cluster
 def test_the_doctor_answers_the_memory_question_before_an_install():
     from mlops_course import doctor
@@ -420,13 +416,14 @@ spec:
 """
 
 
-@pytest.mark.cluster
 @on_cluster
 def test_on_the_real_cluster_a_bare_cluster_lacks_katib_and_the_kubeflow_tier_says_so():
     from mlops_course import doctor
 
     if components.installed(KATIB):
         pytest.skip("Katib is installed on this cluster")
+    if "katib" in os.environ.get("COURSE_COMPONENTS", "").split():
+        pytest.skip("this run installs Katib beside the cluster tier's tests")
     report = components.readiness(["katib"])
     assert list(report) == ["katib"]
     assert report["katib"] == "katib is not installed on this cluster: run cluster/up katib"
@@ -434,7 +431,6 @@ def test_on_the_real_cluster_a_bare_cluster_lacks_katib_and_the_kubeflow_tier_sa
     assert failure.detail == "katib is not installed on this cluster" and failure.fix == "run cluster/up katib"
 
 
-@pytest.mark.cluster
 @on_cluster
 def test_on_the_real_cluster_a_component_is_ready_only_with_its_crd_established_and_its_deployment_available(monkeypatch):
     suffix = uuid.uuid4().hex[:6]

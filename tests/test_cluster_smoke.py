@@ -18,10 +18,8 @@ import uuid
 
 import pytest
 
-import conftest
 
-REASON = conftest.tier_skip_reason("cluster")
-pytestmark = [pytest.mark.cluster, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
+pytestmark = pytest.mark.cluster
 
 MANIFEST = """
 apiVersion: apps/v1

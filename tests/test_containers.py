@@ -19,11 +19,10 @@ import uuid
 
 import pytest
 
-import conftest
 from mlops_course import containers, doctor, faults, paths
 
-DOCKER_REASON = conftest.tier_skip_reason("docker")
-needs_docker = [pytest.mark.docker, pytest.mark.skipif(DOCKER_REASON is not None, reason=DOCKER_REASON or "")]
+#: A test against the real daemon: skipped with the doctor's reason when the docker tier is not ready.
+docker_test = pytest.mark.docker
 
 
 def free_port() -> int:
@@ -254,13 +253,6 @@ def lab():
 @pytest.fixture(scope="module")
 def client():
     return containers.connect()
-
-
-def docker_test(function):
-    """Mark a test as needing the docker tier, skipped with the doctor's reason when it is not ready."""
-    for mark in reversed(needs_docker):
-        function = mark(function)
-    return function
 
 
 @docker_test

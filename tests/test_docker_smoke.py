@@ -14,10 +14,8 @@ import uuid
 
 import pytest
 
-import conftest
 
-REASON = conftest.tier_skip_reason("docker")
-pytestmark = [pytest.mark.docker, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
+pytestmark = pytest.mark.docker
 
 DOCKERFILE = """\
 FROM python:3.11-slim

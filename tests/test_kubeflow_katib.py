@@ -18,11 +18,9 @@ import uuid
 import pytest
 import yaml
 
-import conftest
 from mlops_course import cluster, components, containers, katib
 
-REASON = conftest.tier_skip_reason("kubeflow", ("katib",))
-pytestmark = [pytest.mark.kubeflow, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
+pytestmark = pytest.mark.kubeflow("katib")
 
 # The trial image and the Experiment are lab 7b's (mlops_course.katib): the course model on a few
 # thousand generated trips, a few seconds per trial, its metrics on stdout as name=value lines.

@@ -49,8 +49,7 @@ import conftest
 from mlops_course import cluster, data, inference
 from mlops_course.inference import forward, post, records, v2_inputs, wait_for_inference_service
 
-REASON = conftest.tier_skip_reason("kubeflow", ("kserve",))
-pytestmark = [pytest.mark.kubeflow, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
+pytestmark = pytest.mark.kubeflow("kserve")
 
 #: Tagged for this test only, and labelled: the module removes it from Docker at the end.
 TAG = "mlops-course/kserve-predictor:smoke"

@@ -16,14 +16,10 @@ import uuid
 
 import pytest
 
-import conftest
 from mlops_course import cluster
 
-STORAGE = conftest.tier_skip_reason("kubeflow", ("local-path-provisioner",))
-METRICS = conftest.tier_skip_reason("kubeflow", ("metrics-server",))
-pytestmark = [pytest.mark.kubeflow]
-needs_storage = pytest.mark.skipif(STORAGE is not None, reason=STORAGE or "")
-needs_metrics = pytest.mark.skipif(METRICS is not None, reason=METRICS or "")
+needs_storage = pytest.mark.kubeflow("local-path-provisioner")
+needs_metrics = pytest.mark.kubeflow("metrics-server")
 
 
 def kubectl(*args, input=None, timeout=120, check=True):

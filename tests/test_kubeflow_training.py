@@ -18,15 +18,10 @@ import uuid
 
 import pytest
 
-import conftest
 from mlops_course import cluster
 
-OPERATOR = conftest.tier_skip_reason("kubeflow", ("training-operator",))
-TRAINER = conftest.tier_skip_reason("kubeflow", ("trainer",))
-pytestmark = [pytest.mark.kubeflow, pytest.mark.skipif(OPERATOR is not None and TRAINER is not None,
-                                                       reason=OPERATOR or "")]
-needs_operator = pytest.mark.skipif(OPERATOR is not None, reason=OPERATOR or "")
-needs_trainer = pytest.mark.skipif(TRAINER is not None, reason=TRAINER or "")
+needs_operator = pytest.mark.kubeflow("training-operator")
+needs_trainer = pytest.mark.kubeflow("trainer")
 
 IMAGE = "mlops-course/dist-train:1"
 CONTEXT = "cluster/components/images/dist-train"

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-import conftest
 from mlops_course import containers, doctor, packaging
 
 LAB = "test-packaging"
@@ -304,11 +303,7 @@ def test_no_kubectl_is_named(tmp_path, monkeypatch):
 
 # --- a failing build, against the real daemon ---------------------------------------------------
 
-DOCKER_REASON = conftest.tier_skip_reason("docker")
-
-
 @pytest.mark.docker
-@pytest.mark.skipif(DOCKER_REASON is not None, reason=DOCKER_REASON or "")
 def test_a_failing_build_names_the_step_and_its_last_lines(tmp_path):
     context = packaging.preprocess(shout, tmp_path / "ctx", LAB, modules=(), packages=[])
     dockerfile = context.folder / "Dockerfile"
@@ -330,12 +325,11 @@ def test_a_failing_build_names_the_step_and_its_last_lines(tmp_path):
 
 # --- the three stages against the real daemon and the real cluster ------------------------------
 
-CLUSTER_REASON = DOCKER_REASON or conftest.tier_skip_reason("cluster")
 NAMESPACE = "test-packaging"
 
 
+@pytest.mark.docker
 @pytest.mark.cluster
-@pytest.mark.skipif(CLUSTER_REASON is not None, reason=CLUSTER_REASON or "")
 def test_a_function_runs_as_a_job_and_a_failing_one_ends_in_one_message(tmp_path):
     from mlops_course import cluster
 

@@ -164,10 +164,13 @@ def _provisioning_run(tmp_path, packages_installed: bool):
     _shim(shims, "dpkg-query", "printf 'install ok installed'" if packages_installed else "exit 1")
     _shim(shims, "apt-get", "echo 'E: Unable to locate package (planted)' >&2; exit 100")
     _shim(shims, "dockerd", "echo 'failed to start daemon: planted failure' >&2; exit 1")
+    # Not this run's provisioning: the outer `scripts/course test` may still be bringing its cluster up.
+    outer = ("COURSE_PROVISIONING", "COURSE_COMPONENTS", "COURSE_REQUIRED_TIERS")
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k not in outer},
         "PATH": f"{shims}:{os.environ['PATH']}",
         "COURSE_PROVISION": "1",
+        "COURSE_PROVISIONING_DIR": str(tmp_path / "provisioning"),
         "COURSE_DOCKERD_WAIT_SECONDS": "1",
         "COURSE_DOCKERD_PID_FILE": str(tmp_path / "dockerd.pid"),
         "COURSE_DOCKERD_LOG": str(tmp_path / "dockerd.log"),
@@ -300,3 +303,62 @@ def test_bench_loads_the_model_server_on_loopback_and_reports_latency_and_throug
     assert [what for what, *_ in rows if "throughput" in what][-1].endswith("(trips/s)")
     assert bench.table(rows).count("p99 latency") == 3
     assert serving.stop_all("bench") == [], "the bench stops the server it started"
+
+
+# --- a tier provisioned beside the tests -----------------------------------------------------
+
+
+def _provisioning_folder(tmp_path, monkeypatch, provisioner):
+    folder = tmp_path / "provisioning"
+    folder.mkdir()
+    (folder / "tiers").write_text("cluster kubeflow\n")
+    (folder / "pid").write_text(str(provisioner.pid))
+    (folder / "log").write_text("[cluster] building\n")
+    monkeypatch.setenv("COURSE_PROVISIONING", str(folder))
+    return folder
+
+
+def test_the_first_test_of_a_tier_waits_for_its_provisioning_and_shows_the_log(tmp_path, monkeypatch):
+    import threading
+
+    import conftest
+
+    provisioner = subprocess.Popen(["sleep", "30"])
+    try:
+        folder = _provisioning_folder(tmp_path, monkeypatch, provisioner)
+
+        def provision():
+            time.sleep(1.5)
+            with (folder / "log").open("a") as log:
+                log.write("[cluster] cluster ready in 1 s\n")
+            (folder / "cluster").write_text("ready: the offline cluster\n")
+
+        threading.Thread(target=provision).start()
+        lines: list[str] = []
+        waiting = conftest.Provisioning()
+        start = time.monotonic()
+        waiting.wait("docker", lines.append)
+        assert lines == [] and time.monotonic() - start < 1, "a tier nobody provisions is not waited for"
+        waiting.wait("cluster", lines.append)
+        assert time.monotonic() - start >= 1.5, "it returned before the tier's file was written"
+        assert lines[0].startswith("[course] the cluster tier is being provisioned beside the tests: waiting")
+        assert lines[1:3] == ["[cluster] building", "[cluster] cluster ready in 1 s"]
+        assert lines[3].startswith("[course] the cluster tier: ready: the offline cluster (waited ")
+        waiting.wait("cluster", lines.append)
+        assert len(lines) == 4, "the second test of the tier does not wait or print again"
+    finally:
+        provisioner.kill()
+        provisioner.wait()
+
+
+def test_a_provisioner_that_died_ends_the_wait_and_says_so(tmp_path, monkeypatch):
+    import conftest
+
+    provisioner = subprocess.Popen(["true"])
+    provisioner.wait()
+    _provisioning_folder(tmp_path, monkeypatch, provisioner)
+    lines: list[str] = []
+    start = time.monotonic()
+    conftest.Provisioning().wait("kubeflow", lines.append)
+    assert time.monotonic() - start < 5
+    assert lines[-1].startswith("[course] the kubeflow tier: not provisioned (the provisioner ended)")

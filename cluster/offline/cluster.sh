@@ -6,6 +6,7 @@
 #   cluster/offline/cluster.sh down     stop everything and clean up (safe after a failed up)
 #   cluster/offline/cluster.sh status   what runs, and the node's state
 #   cluster/offline/cluster.sh env      print `export KUBECONFIG=... PATH=...` for a shell
+#   cluster/offline/cluster.sh preflight   only the checks `up` starts with (root, packages, memory, ports)
 #   cluster/offline/cluster.sh import IMAGE ...   Docker images into the node (kind load docker-image, here)
 #   cluster/offline/cluster.sh images   pack and import the components built since `up` (build-components.sh)
 #
@@ -489,10 +490,11 @@ case "${1:-}" in
     down) down ;;
     status) status ;;
     env) env_lines ;;
+    preflight) preflight ;;
     build) build ;;
     import) shift; import_images "$@" ;;
     images) # pack and import what has been built since up (build-components.sh, then this)
         [ -S "$STATE/containerd/containerd.sock" ] || die "the offline cluster is not up: $0 up"
         images ;;
-    *) die "usage: $0 up|down|status|env|build|import IMAGE..." ;;
+    *) die "usage: $0 up|down|status|env|preflight|build|import IMAGE..." ;;
 esac
