@@ -170,6 +170,17 @@ class Provisioning:
 PROVISIONING = Provisioning()
 
 
+def write_live(config, line: str) -> None:
+    """A line on the terminal now, from inside a test's setup (where pytest captures what is printed)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        print(line)
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(line)
+
+
 # --- what each tier ran ---------------------------------------------------------
 
 
@@ -212,10 +223,8 @@ class TierReports:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(item):
         needs = item_needs(item)
-        reporter = item.config.pluginmanager.get_plugin("terminalreporter")
-        write = reporter.write_line if reporter is not None else print
         for tier in needs:
-            PROVISIONING.wait(tier, write)
+            PROVISIONING.wait(tier, functools.partial(write_live, item.config))
         reason = next((r for r in (tier_skip_reason(t, c) for t, c in needs.items()) if r), None)
         if reason:
             # A skip mark, not pytest.skip(): pytest's own skipping hook (it runs after this one) then
