@@ -18,6 +18,16 @@ import yaml
 
 from mlops_course import components
 
+
+@pytest.fixture(autouse=True, scope="module")
+def own_staging_folder(tmp_path_factory):
+    """Stage into a folder of this module's own: `scripts/course test` installs the components from the
+    shared staging folder while these static tests run, and staging replaces that folder's contents."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(components, "CACHE", tmp_path_factory.mktemp("course-cache"))
+        yield
+
+
 def _overlays(component: components.Component) -> list[str]:
     return [step.source for step in component.steps
             if isinstance(step, components.Apply) and step.kustomize and not step.source.startswith("https://")]
