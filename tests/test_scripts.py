@@ -362,3 +362,27 @@ def test_a_provisioner_that_died_ends_the_wait_and_says_so(tmp_path, monkeypatch
     conftest.Provisioning().wait("kubeflow", lines.append)
     assert time.monotonic() - start < 5
     assert lines[-1].startswith("[course] the kubeflow tier: not provisioned (the provisioner ended)")
+
+
+def test_the_suite_runs_tier_by_tier_so_that_provisioning_can_run_beside_the_first_tiers():
+    import os
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("COURSE_PROVISIONING", "COURSE_REQUIRED_TIERS")}
+    result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    ids = [line for line in result.stdout.splitlines() if "::" in line]
+    assert ids, result.stdout + result.stderr
+
+    def first(prefix):
+        return next(i for i, n in enumerate(ids) if n.startswith(prefix))
+
+    def last(prefix):
+        return max(i for i, n in enumerate(ids) if n.startswith(prefix))
+
+    assert last("tests/test_workloads.py") < first("solutions/00-environment-check.ipynb"), "static tests first"
+    assert last("solutions/09-what-if-analysis.ipynb") < first("tests/test_docker_smoke.py") < first(
+        "solutions/02-build-and-run.ipynb"), "local labs, then the docker tier's tests, then its labs"
+    assert last("solutions/08-model-server-docker.ipynb") < first("tests/test_cluster_smoke.py"), "docker, then cluster"
+    assert last("solutions/06-function-to-job.ipynb") < first("tests/test_kubeflow_katib.py") < first(
+        "solutions/03-autoscaling.ipynb"), "the cluster tier, then the kubeflow tier's tests, then its labs"
