@@ -99,11 +99,32 @@ def required_tiers() -> list[str]:
     return [t for t in os.environ.get("COURSE_REQUIRED_TIERS", "").split() if t]
 
 
+def component_order() -> list[str]:
+    """The order the components are installed in: the order the test command provisions them
+    (``$COURSE_COMPONENTS``), else the course's installation order."""
+    from mlops_course.components import COMPONENTS
+
+    return os.environ.get("COURSE_COMPONENTS", "").split() or list(COMPONENTS)
+
+
+def component_stage(item, order: list[str]) -> int:
+    """How far the components' installation must have got for ``item``: the position of the last
+    component it needs; the end for an item that needs the whole tier or a component not in ``order``."""
+    needs = item_needs(item).get("kubeflow", ())
+    if not needs or any(c not in order for c in needs):
+        return len(order)
+    return max(order.index(c) for c in needs)
+
+
 def pytest_collection_modifyitems(config, items):
+    order_of_components = component_order()
+
     def order(item):
         tier, path = item_tier(item), Path(str(item.fspath))
         notebook = path.suffix == ".ipynb"
-        return (0 if tier == STATIC else 1 + doctor.TIERS.index(tier), notebook, path.name if notebook else "")
+        # In the kubeflow tier, by component: what needs the StorageClass runs while Katib still installs.
+        stage = component_stage(item, order_of_components) if tier == "kubeflow" else 0
+        return (0 if tier == STATIC else 1 + doctor.TIERS.index(tier), stage, notebook, path.name if notebook else "")
 
     for item in items:
         path = Path(str(item.fspath))
@@ -117,14 +138,16 @@ def pytest_collection_modifyitems(config, items):
 
 class Provisioning:
     """The tiers ``scripts/course test`` is bringing up while the tests run (``$COURSE_PROVISIONING``: a folder
-    with ``tiers``, the provisioner's ``pid`` and ``log``, and a file per tier written when its provisioning
-    has ended, ready or not). The first test of such a tier waits for that file, and shows what the log says."""
+    with ``tiers``, the provisioner's ``pid`` and ``log``, a file per tier written when its provisioning
+    has ended, ready or not, and ``kubeflow.NAME`` when component NAME is ready). The first test of such a
+    tier waits for that file, or for its components' files, and shows what the log says."""
 
     #: Longer than a cold build of Kubernetes and every component on a busy 2-core machine.
     WAIT_SECONDS = 3600
 
     def __init__(self) -> None:
         self.ended: set[str] = set()
+        self.ready_components: set[str] = set()  # said ready, the tier not yet ended
         self.log_shown = 0  # bytes of the log already shown
 
     @staticmethod
@@ -144,18 +167,37 @@ class Provisioning:
             return False
         return True
 
-    def wait(self, tier: str, write) -> None:
+    def wait(self, tier: str, write, components: tuple[str, ...] = ()) -> None:
         if tier in self.ended or not self.scheduled(tier):
             return
         folder, start = self.folder(), time.monotonic()
-        if not (folder / tier).exists():
-            write(f"[course] the {tier} tier is being provisioned beside the tests: waiting for it (log: {folder / 'log'})")
-        while not (folder / tier).exists() and self.running(folder) and time.monotonic() - start < self.WAIT_SECONDS:
+        marks = [folder / f"{tier}.{c}" for c in components]
+
+        def ended() -> bool:
+            return (folder / tier).exists()
+
+        def components_ready() -> bool:
+            return bool(marks) and all(m.exists() for m in marks)
+
+        if not ended() and components_ready() and set(components) <= self.ready_components:
+            return  # said already
+        what = f"the {tier} tier" + (f" ({', '.join(components)})" if components else "")
+        if not ended() and not components_ready():
+            write(f"[course] {what} is being provisioned beside the tests: waiting for it (log: {folder / 'log'})")
+        while (not ended() and not components_ready() and self.running(folder)
+               and time.monotonic() - start < self.WAIT_SECONDS):
             time.sleep(2)
-        self.ended.add(tier)
         self.show_log(write)
-        state = (folder / tier).read_text().strip() if (folder / tier).exists() else "not provisioned (the provisioner ended)"
-        write(f"[course] the {tier} tier: {state} (waited {time.monotonic() - start:.0f} s)")
+        if ended():
+            self.ended.add(tier)
+            state = (folder / tier).read_text().strip()
+        elif components_ready():
+            self.ready_components |= set(components)
+            state = "; ".join(m.read_text().strip() for m in marks)
+        else:
+            self.ended.add(tier)
+            state = "not provisioned (the provisioner ended)"
+        write(f"[course] {what}: {state} (waited {time.monotonic() - start:.0f} s)")
         tier_skip_reason.cache_clear()  # asked before the tier was up (a static test may have): ask again
 
     def show_log(self, write) -> None:
@@ -223,8 +265,8 @@ class TierReports:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(item):
         needs = item_needs(item)
-        for tier in needs:
-            PROVISIONING.wait(tier, functools.partial(write_live, item.config))
+        for tier, components in needs.items():
+            PROVISIONING.wait(tier, functools.partial(write_live, item.config), components)
         reason = next((r for r in (tier_skip_reason(t, c) for t, c in needs.items()) if r), None)
         if reason:
             # A skip mark, not pytest.skip(): pytest's own skipping hook (it runs after this one) then

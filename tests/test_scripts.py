@@ -351,6 +351,44 @@ def test_the_first_test_of_a_tier_waits_for_its_provisioning_and_shows_the_log(t
         provisioner.wait()
 
 
+def test_a_test_that_needs_some_components_waits_for_those_only(tmp_path, monkeypatch):
+    import threading
+
+    import conftest
+
+    provisioner = subprocess.Popen(["sleep", "30"])
+    try:
+        folder = _provisioning_folder(tmp_path, monkeypatch, provisioner)
+        (folder / "cluster").write_text("ready: the offline cluster\n")
+        (folder / "kubeflow.metrics-server").write_text("ready: metrics-server, 9 s after the components started\n")
+
+        def provision():
+            time.sleep(1.5)
+            (folder / "kubeflow.katib").write_text("ready: katib, 300 s after the components started\n")
+
+        threading.Thread(target=provision).start()
+        lines: list[str] = []
+        waiting = conftest.Provisioning()
+        start = time.monotonic()
+        waiting.wait("kubeflow", lines.append, ("metrics-server",))
+        assert time.monotonic() - start < 1, "a component that is ready is not waited for"
+        assert lines[-1].startswith("[course] the kubeflow tier (metrics-server): ready: metrics-server, 9 s after")
+        waiting.wait("kubeflow", lines.append, ("metrics-server",))
+        shown = len(lines)
+        waiting.wait("kubeflow", lines.append, ("metrics-server", "katib"))
+        assert time.monotonic() - start >= 1.5, "it returned before Katib's file was written"
+        assert lines[shown].startswith("[course] the kubeflow tier (metrics-server, katib) is being provisioned")
+        assert lines[-1].startswith("[course] the kubeflow tier (metrics-server, katib): ready: metrics-server, 9 s")
+        assert "kubeflow" not in waiting.ended, "the tier's other components may still be installing"
+        (folder / "kubeflow").write_text("ready: the components\n")
+        waiting.wait("kubeflow", lines.append)
+        assert lines[-1].startswith("[course] the kubeflow tier: ready: the components (waited 0 s)")
+        assert "kubeflow" in waiting.ended
+    finally:
+        provisioner.kill()
+        provisioner.wait()
+
+
 def test_a_provisioner_that_died_ends_the_wait_and_says_so(tmp_path, monkeypatch):
     import conftest
 
@@ -384,5 +422,11 @@ def test_the_suite_runs_tier_by_tier_so_that_provisioning_can_run_beside_the_fir
     assert last("solutions/09-what-if-analysis.ipynb") < first("tests/test_docker_smoke.py") < first(
         "solutions/02-build-and-run.ipynb"), "local labs, then the docker tier's tests, then its labs"
     assert last("solutions/08-model-server-docker.ipynb") < first("tests/test_cluster_smoke.py"), "docker, then cluster"
-    assert last("solutions/06-function-to-job.ipynb") < first("tests/test_kubeflow_katib.py") < first(
-        "solutions/03-autoscaling.ipynb"), "the cluster tier, then the kubeflow tier's tests, then its labs"
+    assert last("solutions/06-function-to-job.ipynb") < first("tests/test_kubeflow_platform.py"), "cluster, then kubeflow"
+    # The kubeflow tier by component, in installation order, each component's tests before its labs.
+    assert last("solutions/04-notebook-server.ipynb") < first("solutions/03-autoscaling.ipynb") < first(
+        "tests/test_kubeflow_training.py"), "the StorageClass's labs, then metrics-server's, then the operators'"
+    assert last("tests/test_kubeflow_katib.py") < first("solutions/07-katib-experiment.ipynb") < first(
+        "tests/test_kubeflow_kserve.py") < first("solutions/08-inference-service.ipynb"), "Katib, then KServe"
+    assert ids.index(next(n for n in ids if "test_the_components_this_run_installed_are_ready" in n)) > first(
+        "solutions/08-inference-service.ipynb"), "what needs every component comes last"
